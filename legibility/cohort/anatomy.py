@@ -1,0 +1,223 @@
+"""T1, FLAIR and DWI volumes of one participant, built on real anatomy.
+
+The anatomy is the MNI152 (ICBM 2009a symmetric) template, its grey/white-matter maps and
+brain mask as shipped inside the ``nilearn`` wheel (no download). Each participant's head is
+a warp of the template (size, misregistration, ventricle growth) with tissue changes planted
+from that participant's *structural* or *DWI* observation (:mod:`.information`), then scanner
+effects (bias field, Rician noise) and brain extraction, as the UK Biobank pipeline delivers.
+
+Every planted effect cites its source (``COHORT_FACTS.md``: S seen, A approximate).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+from scipy.spatial import cKDTree
+
+__all__ = ["Template", "SubjectBrain", "output_affine", "synthesise", "template"]
+
+# Field of view of the output volumes in MNI millimetres, and its centre.
+FOV_MM = np.array([176.0, 208.0, 176.0])
+CENTRE_MM = np.array([0.0, -18.0, 18.0])
+VENTRICLE_CENTRE_MM = np.array([0.0, -8.0, 16.0])
+HIPPOCAMPI_MM = (np.array([-26.0, -22.0, -14.0]), np.array([26.0, -22.0, -14.0]))
+_TEMPLATE_SEED = 20240101  # anatomy shared by every cohort: regions, lesion-prone white matter
+
+
+def output_affine(side: int) -> np.ndarray:
+    """Voxel-to-MNI affine of an output volume of ``side``^3 voxels."""
+    vox = FOV_MM / side
+    aff = np.diag([*vox, 1.0])
+    aff[:3, 3] = CENTRE_MM - vox * (side - 1) / 2
+    return aff
+
+
+@dataclass
+class Template:
+    """Template maps on a 2 mm grid, plus the fixed anatomy the generator adds to them."""
+
+    gm: np.ndarray
+    wm: np.ndarray
+    mask: np.ndarray
+    regions: np.ndarray  # int16 region label 1..R inside the mask, 0 outside
+    lesion_prone: np.ndarray  # 0..1, where white-matter lesions appear first
+    tract: np.ndarray  # 0.5..1, fibre coherence of white matter (FA-like texture)
+    hippocampus: np.ndarray  # 0..1 weight around both hippocampi
+    affine: np.ndarray  # voxel -> MNI of the 2 mm grid
+    lesion_quantiles: np.ndarray  # lesion_prone values in white matter, sorted
+    n_regions: int
+
+
+def _smooth_field(shape, sigma, rng):
+    f = ndimage.gaussian_filter(rng.standard_normal(shape), sigma)
+    return (f - f.mean()) / f.std()
+
+
+@functools.lru_cache(maxsize=4)
+def template(n_regions: int = 96) -> Template:
+    """Load the nilearn MNI152 maps at 2 mm and add the generator's fixed anatomy."""
+    from nilearn import datasets
+
+    t1 = datasets.load_mni152_template(resolution=2)
+    gm = np.asarray(datasets.load_mni152_gm_template(resolution=2).get_fdata(), np.float32)
+    wm = np.asarray(datasets.load_mni152_wm_template(resolution=2).get_fdata(), np.float32)
+    mask = np.asarray(datasets.load_mni152_brain_mask(resolution=2).get_fdata(), np.float32)
+    gm, wm = gm / max(gm.max(), 1e-6), wm / max(wm.max(), 1e-6)
+    gm, wm = gm * mask, wm * mask
+    affine = t1.affine
+    rng = np.random.default_rng(_TEMPLATE_SEED)
+
+    # Regions for the many small effects: a Voronoi parcellation of the brain mask.
+    inside = np.argwhere(mask > 0.5)
+    seeds = inside[rng.choice(len(inside), n_regions, replace=False)]
+    _, lab = cKDTree(seeds).query(inside)
+    regions = np.zeros(mask.shape, np.int16)
+    regions[tuple(inside.T)] = lab + 1
+
+    # Lesion-prone white matter: periventricular first (A), with a smooth random texture.
+    ijk = np.indices(mask.shape).reshape(3, -1).T
+    xyz = ijk @ affine[:3, :3].T + affine[:3, 3]
+    dist = np.linalg.norm(xyz - VENTRICLE_CENTRE_MM, axis=1).reshape(mask.shape)
+    prone = 1.5 * np.exp(-dist / 25.0) + 0.35 * _smooth_field(mask.shape, 2.0, rng)
+    prone = (prone - prone.min()) / (prone.max() - prone.min())
+    in_wm = wm > 0.5
+    quantiles = np.sort(prone[in_wm])[::-1].astype(np.float32)
+
+    tract = 0.75 + 0.25 * np.tanh(_smooth_field(mask.shape, 1.5, rng))
+    hip = np.zeros(mask.shape)
+    for c in HIPPOCAMPI_MM:
+        d2 = ((xyz - c) ** 2).sum(1).reshape(mask.shape)
+        hip += np.exp(-d2 / (2 * 6.0**2))
+    return Template(gm, wm, mask, regions, prone.astype(np.float32), tract.astype(np.float32),
+                    (hip * mask).astype(np.float32), affine, quantiles, n_regions)
+
+
+@dataclass
+class SubjectBrain:
+    """What the generator needs to know of one participant's brain (from :mod:`.information`).
+
+    ``age`` and ``male`` are the brain's own (observed, noisy) values, not the participant's
+    recorded ones; the ``code_*`` vectors carry the many small regional effects.
+    """
+
+    age: float  # "brain age", years
+    male: float  # 0..1, how male the brain looks
+    weight_z: float  # body size, standardised
+    body_fat_z: float  # adiposity, standardised
+    hypertension_z: float
+    smoking_z: float
+    dwi_age: float  # age as the DWI observes it
+    dwi_male: float
+    code_structural: np.ndarray  # (R,) regional grey-matter changes, fraction
+    code_dwi: np.ndarray  # (R,) regional FA changes, fraction
+
+
+def _grid_mm(side: int) -> np.ndarray:
+    aff = output_affine(side)
+    ijk = np.indices((side,) * 3, dtype=np.float32).reshape(3, -1)
+    return aff[:3, :3].astype(np.float32) @ ijk + aff[:3, 3:4].astype(np.float32)
+
+
+_grid_cache: dict[int, np.ndarray] = {}
+
+
+def _rotation(angles):
+    a, b, c = angles
+    rx = np.array([[1, 0, 0], [0, np.cos(a), -np.sin(a)], [0, np.sin(a), np.cos(a)]])
+    ry = np.array([[np.cos(b), 0, np.sin(b)], [0, 1, 0], [-np.sin(b), 0, np.cos(b)]])
+    rz = np.array([[np.cos(c), -np.sin(c), 0], [np.sin(c), np.cos(c), 0], [0, 0, 1]])
+    return rz @ ry @ rx
+
+
+def _bias_field(grid_unit, rng, strength):
+    """Smooth multiplicative field: exp of a random quadratic polynomial (scanner bias)."""
+    x, y, z = grid_unit
+    terms = (x, y, z, x * x, y * y, z * z, x * y, x * z, y * z)
+    coef = rng.normal(0, strength, len(terms))
+    return np.exp(sum(c * t for c, t in zip(coef, terms, strict=True)))
+
+
+def _rician(signal, sigma, rng):
+    n1 = rng.standard_normal(signal.shape, dtype=np.float32) * sigma
+    n2 = rng.standard_normal(signal.shape, dtype=np.float32) * sigma
+    return np.sqrt((signal + n1) ** 2 + n2**2)
+
+
+def synthesise(brain: SubjectBrain, side: int, rng: np.random.Generator,
+               tpl: Template | None = None) -> dict[str, np.ndarray]:
+    """The participant's T1, FLAIR and DWI volumes (``side``^3, float32, arbitrary units)."""
+    tpl = tpl or template()
+    if side not in _grid_cache:
+        _grid_cache[side] = _grid_mm(side)
+    y = _grid_cache[side]
+
+    # --- warp: subject space -> template space
+    # Brain size: ~10-12% larger in men (S), d about 1.2 (A); a little with body size (A).
+    log_vol = 0.105 * (brain.male - 0.475) + 0.015 * brain.weight_z + 0.07 * rng.standard_normal()
+    scale = np.exp(log_vol / 3.0) * np.exp(rng.normal(0, 0.01, 3))  # slight anisotropy
+    # Small misregistration after the pipeline's affine step: ~1 degree, ~1 mm (A).
+    rot = _rotation(rng.normal(0, np.deg2rad(1.0), 3))
+    shift = rng.normal(0, 1.0, 3)
+    a_inv = np.linalg.inv(rot * scale).astype(np.float32)
+    x = a_inv @ (y - (CENTRE_MM + shift)[:, None].astype(np.float32)) + CENTRE_MM[:, None]
+    # Ventricles/CSF grow ~3-5%/yr after 60 (A): a radial expansion around the ventricles.
+    years = max(brain.age - 60.0, 0.0)
+    lin = (1.04 ** years) ** (1 / 3) * np.exp(rng.normal(0, 0.04))
+    d = x - VENTRICLE_CENTRE_MM[:, None]
+    w = np.exp(-(d**2).sum(0) / (2 * 14.0**2))
+    x = VENTRICLE_CENTRE_MM[:, None] + d * (1 - (1 - 1 / lin) * w)
+
+    inv = np.linalg.inv(tpl.affine)
+    ijk = inv[:3, :3].astype(np.float32) @ x + inv[:3, 3:4].astype(np.float32)
+    shape = (side,) * 3
+
+    def sample(arr, order=1):
+        return ndimage.map_coordinates(arr, ijk, order=order, mode="constant").reshape(shape)
+
+    gm, wm, mask = sample(tpl.gm), sample(tpl.wm), sample(tpl.mask)
+    regions = sample(tpl.regions, order=0).astype(np.int64)
+    prone, tract, hip = sample(tpl.lesion_prone), sample(tpl.tract), sample(tpl.hippocampus)
+    csf = np.clip(mask - gm - wm, 0, None)
+
+    # --- grey matter
+    # Loss with age: 0.2-0.3%/yr in middle age, ~0.8%/yr at 65-82 (S); hippocampus ~0.85%/yr
+    # more (S); about -0.6% per SD of adiposity, none in white matter (S).
+    age = brain.age
+    loss = 0.0025 * np.clip(min(age, 65.0) - 45.0, 0, None) + 0.008 * max(age - 65.0, 0.0)
+    loss = loss + 0.006 * brain.body_fat_z + 0.0085 * max(age - 45.0, 0.0) * hip
+    # Many small regional effects (calibrated to the paper's table, see .information).
+    code = np.concatenate([[0.0], brain.code_structural])[regions]
+    gm_new = np.clip(gm * (1 - loss) * (1 + code), 0, 1)
+    csf = csf + np.clip(gm - gm_new, 0, None)
+    gm = gm_new
+
+    # --- white-matter hyperintensities (FLAIR): volume ~doubles per decade (A); age explains
+    # ~16% of variance, hypertension 4.4%, all vascular risk ~15% (S).
+    log2_burden = ((age - 63.0) / 10.0 + 0.45 * brain.hypertension_z + 0.25 * brain.smoking_z
+                   + 0.6 * rng.standard_normal())
+    frac = float(np.clip(0.01 * 2.0**log2_burden, 1e-4, 0.25))
+    thr = tpl.lesion_quantiles[min(int(frac * len(tpl.lesion_quantiles)), len(tpl.lesion_quantiles) - 1)]
+    lesion = wm * np.clip((prone - thr) / 0.02 + 0.5, 0, 1)
+
+    # --- intensities (white matter ~ 1)
+    unit = (y - CENTRE_MM[:, None]) / (FOV_MM[:, None] / 2)
+    brain_mask = mask > 0.5
+    t1 = 0.30 * csf + 0.62 * gm + 0.92 * (wm - lesion) + 0.65 * lesion
+    flair = 0.12 * csf + 0.66 * gm + 0.52 * (wm - lesion) + 1.05 * lesion
+    # Diffusion: FA-like map, white matter bright (the paper's mean DWI looks like FA).
+    # FA -0.1 to -0.3%/yr (S/A); men higher FA (S); lesions lower FA (A).
+    fa_scale = (1 - 0.002 * (brain.dwi_age - 63.0)) * (1 + 0.02 * (brain.dwi_male - 0.5))
+    code_d = np.concatenate([[0.0], brain.code_dwi])[regions]
+    dwi = (0.55 * wm * tract * (1 - 0.4 * lesion) + 0.14 * gm + 0.04 * csf) * fa_scale * (1 + code_d)
+
+    out = {}
+    for name, vol, sigma, bias in (("t1", t1, 0.025, 0.08), ("flair", flair, 0.03, 0.1),
+                                   ("dwi", dwi, 0.02, 0.03)):
+        vol = vol.reshape(-1) * _bias_field(unit, rng, bias).astype(np.float32)
+        vol = _rician(vol.reshape(shape).astype(np.float32), sigma, rng)
+        out[name] = np.where(brain_mask, vol, 0).astype(np.float32)  # brain-extracted
+    return out

@@ -1,0 +1,214 @@
+"""Generate a synthetic cohort and write it in the paper's on-disk layout.
+
+::
+
+    DIR/TRAIN/T1/<id>_t1.nii.gz   FLAIR/<id>_flair.nii.gz   DWI/<id>_dwi.nii.gz
+    DIR/TRAIN/imaging_fmri_train.npy (N x R x R)   imaging_fmri_train.txt (ids)
+    DIR/TRAIN/metadata_train.csv (biobank_id + the 25 characteristics)
+    DIR/TEST/...                  (same, ``_test``; split into validation and test later)
+    DIR/latents.csv  DIR/ground_truth.csv  DIR/cohort.json
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import multiprocessing as mp
+import os
+import time
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+
+from legibility import __version__, paths
+from legibility.cohort import anatomy, connectome
+from legibility.cohort.characteristics import draw_latents, make_characteristics
+from legibility.cohort.information import MODALITIES, observe, unshrunk
+from legibility.study import TARGETS
+
+__all__ = ["generate_cohort", "CODE_GAIN"]
+
+# Strength of the many small regional effects (fraction of grey-matter density or FA per unit
+# of the standardised observation); calibrated so that models can read them at the paper's
+# scale of effects -- see .information for what they carry.
+CODE_GAIN = {"structural": 0.06, "dwi": 0.06, "connectivity": 0.3}
+TRAIN_FRACTION = 0.8  # the paper's TRAIN : TEST ratio (COHORT_FACTS "Codings we choose")
+_SEX_CUT = 0.0627  # liability threshold of 47.5% male
+
+
+@functools.lru_cache(maxsize=8)
+def region_code(n_regions: int, n_codes: int, modality: str) -> np.ndarray:
+    """Orthonormal spatial patterns (n_codes x n_regions) for one modality's regional effects."""
+    if n_regions < n_codes:
+        raise ValueError(
+            f"--regions must be at least {n_codes} (one pattern per characteristic); got "
+            f"{n_regions}."
+        )
+    rng = np.random.default_rng({"structural": 11, "dwi": 12}[modality])
+    q, _ = np.linalg.qr(rng.standard_normal((n_regions, n_codes)))
+    return np.ascontiguousarray(q.T)
+
+
+def _maleness(liability):
+    return 1.0 / (1.0 + np.exp(-(liability - _SEX_CUT) / 0.05))
+
+
+def _brains(obs, n_regions):
+    """One :class:`anatomy.SubjectBrain` per participant from the modality observations."""
+    s_obs, d_obs = obs["structural"], obs["dwi"]
+    cs = s_obs.to_numpy() @ region_code(n_regions, s_obs.shape[1], "structural")
+    cd = d_obs.to_numpy() @ region_code(n_regions, d_obs.shape[1], "dwi")
+    age_s = 63.1 + 7.5 * unshrunk(obs, "structural", "age")
+    age_d = 63.1 + 7.5 * unshrunk(obs, "dwi", "age")
+    male_s = _maleness(unshrunk(obs, "structural", "sex"))
+    male_d = _maleness(unshrunk(obs, "dwi", "sex"))
+    out = []
+    for i in range(len(s_obs)):
+        out.append(anatomy.SubjectBrain(
+            age=float(age_s[i]), male=float(male_s[i]),
+            weight_z=float(s_obs["weight"].iat[i]), body_fat_z=float(s_obs["body_fat"].iat[i]),
+            hypertension_z=float(s_obs["hypertension"].iat[i]),
+            smoking_z=float(s_obs["smoking"].iat[i]),
+            dwi_age=float(age_d[i]), dwi_male=float(male_d[i]),
+            code_structural=CODE_GAIN["structural"] * cs[i],
+            code_dwi=CODE_GAIN["dwi"] * cd[i],
+        ))
+    return out
+
+
+def _write_volume(path: Path, vol: np.ndarray, affine: np.ndarray):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = np.clip(np.round(vol * 1000.0), 0, 32767).astype(np.int16)
+    img = nib.Nifti1Image(data, affine)
+    img.header.set_xyzt_units("mm")
+    tmp = path.with_name(path.name + ".part.nii.gz")
+    nib.save(img, tmp)
+    os.replace(tmp, path)
+
+
+# Worker state, set before the pool forks.
+_JOB: dict = {}
+
+
+def _one(i: int):
+    j = _JOB
+    rng = np.random.default_rng(j["seeds"][i])
+    brain = j["brains"][i]
+    vols = anatomy.synthesise(brain, j["side"], rng, j["template"])
+    aff = anatomy.output_affine(j["side"])
+    for mod, vol in vols.items():
+        _write_volume(paths.volume_path(j["root"], j["folders"][i], mod, j["ids"][i]), vol, aff)
+    age_c = 63.1 + 7.5 * j["conn_age"][i]
+    return connectome.subject_connectivity(
+        j["nodes"], age_c, float(j["conn_male"][i]), j["conn_code"][i], rng,
+        gain=CODE_GAIN["connectivity"])
+
+
+def generate_cohort(out, n: int = 200, side: int = 64, seed: int = 0, regions: int = 96,
+                    nodes: int = 100, workers: int | None = None, progress: bool = True,
+                    ceiling_n: int = 20_000) -> dict:
+    """Generate ``n`` participants and write them to ``out`` in the paper's layout.
+
+    Parameters
+    ----------
+    out : path
+        Destination folder (created; must be empty or absent).
+    n : int
+        Number of participants (80% in ``TRAIN/``, 20% in ``TEST/``).
+    side : int
+        Voxels per side of the written volumes (the paper's inputs are 128).
+    seed : int
+        Everything is deterministic for a seed, whatever the number of workers.
+    regions : int
+        Number of brain regions carrying the many small effects (at least 25).
+    nodes : int
+        Connectivity nodes (the paper: 360).
+    ceiling_n : int
+        Size of the independent sample the ground-truth ceilings are computed on.
+
+    Returns
+    -------
+    dict
+        What was written and how long it took.
+    """
+    from tqdm.auto import tqdm
+
+    from legibility.cohort.ground_truth import cached_ceilings
+
+    out = Path(out)
+    if n < 10:
+        raise ValueError(f"n must be at least 10 participants (got {n}).")
+    if side < 16:
+        raise ValueError(f"side must be at least 16 voxels (got {side}).")
+    if out.exists() and any(out.iterdir()):
+        raise FileExistsError(
+            f"{out} is not empty; choose a new folder or delete it first.")
+    t0 = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    lat = draw_latents(n, rng)
+    values, lia = make_characteristics(lat, rng)
+    obs = observe(lia, rng)
+    ids = rng.choice(5_000_000, n, replace=False) + 1_000_000
+    n_train = int(round(TRAIN_FRACTION * n))
+    is_train = np.zeros(n, bool)
+    is_train[rng.permutation(n)[:n_train]] = True
+    folders = np.where(is_train, paths.SPLIT_DIRS["train"], paths.SPLIT_DIRS["test"])
+    child_seeds = np.random.SeedSequence(seed).spawn(n)
+
+    region_code(regions, len(TARGETS), "structural")  # validate before any work
+    _JOB.clear()
+    _JOB.update(
+        seeds=child_seeds, brains=_brains(obs, regions), side=side, root=out, ids=ids,
+        folders=folders, template=anatomy.template(regions), nodes=nodes,
+        conn_age=unshrunk(obs, "connectivity", "age"),
+        conn_male=_maleness(unshrunk(obs, "connectivity", "sex")),
+        conn_code=obs["connectivity"].to_numpy(np.float32),
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    workers = workers or min(os.cpu_count() or 1, 8)
+    bar = tqdm(total=n, desc="synthetic participants", unit="subj", disable=not progress)
+    conn = [None] * n
+    if workers > 1:
+        ctx = mp.get_context("fork")
+        with ctx.Pool(workers) as pool:
+            for i, mat in enumerate(pool.imap(_one, range(n), chunksize=4)):
+                conn[i] = mat
+                bar.update()
+    else:
+        for i in range(n):
+            conn[i] = _one(i)
+            bar.update()
+    bar.close()
+    t_images = time.perf_counter() - t0
+
+    meta = values.copy()
+    meta.insert(0, "biobank_id", ids)
+    for folder in paths.SPLIT_DIRS.values():
+        sel = folders == folder
+        order = np.argsort(ids[sel])
+        sel_idx = np.flatnonzero(sel)[order]
+        base = out / folder
+        base.mkdir(parents=True, exist_ok=True)
+        meta.iloc[sel_idx].to_csv(paths.metadata_path(out, folder), index=False)
+        npy, txt = paths.fmri_paths(out, folder)
+        np.save(npy, np.stack([conn[i] for i in sel_idx]).astype(np.float32))
+        txt.write_text("".join(f"{ids[i]}\n" for i in sel_idx))
+    latents = lat.copy()
+    latents.insert(0, "biobank_id", ids)
+    latents.insert(1, "folder", folders)
+    for m in MODALITIES:
+        for c in ("sex", "age"):
+            latents[f"{m}_{c}_obs"] = obs[m][c].to_numpy()
+    latents.to_csv(out / paths.LATENTS, index=False)
+    gt = cached_ceilings(n=ceiling_n, progress=progress)
+    gt.to_csv(out / paths.GROUND_TRUTH, index=False)
+    info = {
+        "generator": "legibility synthetic cohort", "version": __version__, "n": n,
+        "n_train": int(is_train.sum()), "n_test": int((~is_train).sum()), "side": side,
+        "seed": seed, "regions": regions, "nodes": nodes, "ceiling_n": ceiling_n,
+        "code_gain": CODE_GAIN, "seconds": round(time.perf_counter() - t0, 2),
+        "seconds_images": round(t_images, 2), "workers": workers,
+    }
+    (out / paths.COHORT_INFO).write_text(json.dumps(info, indent=2))
+    return info

@@ -1,0 +1,50 @@
+"""Where every file lives: the on-disk layouts, the cache and the project's output folders."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = [
+    "PROJECT_ROOT", "FIGURES", "RESULTS", "NOTEBOOKS", "user_cache",
+    "SPLIT_DIRS", "MODALITY_DIRS", "volume_path", "fmri_paths", "metadata_path",
+    "GROUND_TRUTH", "LATENTS", "COHORT_INFO",
+]
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+FIGURES = PROJECT_ROOT / "figures"
+RESULTS = PROJECT_ROOT / "results"
+NOTEBOOKS = PROJECT_ROOT / "notebooks"
+
+# --- the paper's layout: DIR/TRAIN and DIR/TEST
+SPLIT_DIRS = {"train": "TRAIN", "test": "TEST"}  # TEST holds both validation and test
+MODALITY_DIRS = {"t1": "T1", "flair": "FLAIR", "dwi": "DWI"}
+
+# --- files the synthetic generator adds beside the layout
+GROUND_TRUTH = "ground_truth.csv"  # ceilings, in the published metrics schema
+LATENTS = "latents.csv"  # every participant's latent traits (the ground truth)
+COHORT_INFO = "cohort.json"  # how the cohort was made
+
+
+def volume_path(root: Path, folder: str, modality: str, pid) -> Path:
+    """``root/TRAIN/T1/<id>_t1.nii.gz``."""
+    return Path(root) / folder / MODALITY_DIRS[modality] / f"{pid}_{modality}.nii.gz"
+
+
+def fmri_paths(root: Path, folder: str) -> tuple[Path, Path]:
+    """``imaging_fmri_train.npy`` and its ids file ``imaging_fmri_train.txt``."""
+    tag = folder.lower()
+    base = Path(root) / folder
+    return base / f"imaging_fmri_{tag}.npy", base / f"imaging_fmri_{tag}.txt"
+
+
+def metadata_path(root: Path, folder: str) -> Path:
+    return Path(root) / folder / f"metadata_{folder.lower()}.csv"
+
+
+def user_cache() -> Path:
+    """Per-user cache (ground-truth ceilings, downloads): ``$LEGIBILITY_CACHE`` or XDG."""
+    env = os.environ.get("LEGIBILITY_CACHE")
+    if env:
+        return Path(env)
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "legibility"
