@@ -1,0 +1,99 @@
+"""The synthetic cohort: written in the paper's layout, read back, deterministic, calibrated."""
+
+import json
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+
+from legibility import paths
+from legibility.cohort.anatomy import output_affine
+from legibility.cohort.characteristics import PREVALENCE, draw_latents, make_characteristics
+from legibility.cohort.writer import generate_cohort
+from legibility.study import METRIC_COLUMNS, TARGETS
+
+
+def test_layout_written_and_read_back(tiny_cohort):
+    info = json.loads((tiny_cohort / paths.COHORT_INFO).read_text())
+    assert (info["n_train"], info["n_test"]) == (32, 8)
+    for folder in ("TRAIN", "TEST"):
+        meta = pd.read_csv(paths.metadata_path(tiny_cohort, folder))
+        assert list(meta.columns) == ["biobank_id", *TARGETS]
+        npy, txt = paths.fmri_paths(tiny_cohort, folder)
+        conn = np.load(npy)
+        ids = [int(x) for x in txt.read_text().split()]
+        assert conn.shape == (len(meta), 20, 20)
+        assert ids == meta.biobank_id.tolist()  # aligned with the metadata rows
+        np.testing.assert_allclose(conn[:, np.arange(20), np.arange(20)], 1.0)
+        np.testing.assert_allclose(conn, conn.transpose(0, 2, 1))
+        for pid in meta.biobank_id:
+            for m in ("t1", "flair", "dwi"):
+                img = nib.load(paths.volume_path(tiny_cohort, folder, m, pid))
+                assert img.shape == (24, 24, 24)
+                np.testing.assert_allclose(img.affine, output_affine(24))
+                data = img.get_fdata()
+                assert data.max() > 100 and data.min() >= 0  # brain-extracted, positive
+    latents = pd.read_csv(tiny_cohort / paths.LATENTS)
+    assert len(latents) == 40 and latents.biobank_id.is_unique
+
+
+def test_ground_truth_covers_the_grid(tiny_cohort):
+    gt = pd.read_csv(tiny_cohort / paths.GROUND_TRUTH)
+    assert list(gt.columns) == list(METRIC_COLUMNS)
+    assert len(gt) == 700
+    sex = gt[(gt.Target == "Sex (Male)") & (gt.Inputs == "FLAIR + T1")]["Balanced accuracy"].item()
+    assert sex > 0.95
+    psy = gt[(gt.Domain == "Psychology") & (gt.Target != "Reaction Time")]
+    assert psy["Balanced accuracy"].max() < 0.7
+
+
+def test_deterministic_for_a_seed(tmp_path):
+    kw = dict(n=12, side=16, seed=7, regions=30, nodes=12, ceiling_n=1000, progress=False)
+    generate_cohort(tmp_path / "a", workers=1, **kw)
+    generate_cohort(tmp_path / "b", workers=2, **kw)  # worker count does not matter
+    for folder in ("TRAIN", "TEST"):
+        a = pd.read_csv(paths.metadata_path(tmp_path / "a", folder))
+        b = pd.read_csv(paths.metadata_path(tmp_path / "b", folder))
+        pd.testing.assert_frame_equal(a, b)
+        np.testing.assert_array_equal(np.load(paths.fmri_paths(tmp_path / "a", folder)[0]),
+                                      np.load(paths.fmri_paths(tmp_path / "b", folder)[0]))
+        pid = a.biobank_id.iloc[0]
+        va = nib.load(paths.volume_path(tmp_path / "a", folder, "flair", pid)).get_fdata()
+        vb = nib.load(paths.volume_path(tmp_path / "b", folder, "flair", pid)).get_fdata()
+        np.testing.assert_array_equal(va, vb)
+
+
+def test_refuses_non_empty_folder(tmp_path):
+    (tmp_path / "x.txt").write_text("keep me")
+    with pytest.raises(FileExistsError, match="not empty"):
+        generate_cohort(tmp_path, n=12, side=16, progress=False)
+
+
+def test_marginals_match_cohort_facts():
+    rng = np.random.default_rng(0)
+    values, _ = make_characteristics(draw_latents(20_000, rng), rng)
+    for key, p in PREVALENCE.items():
+        assert values[key].mean() == pytest.approx(p, abs=0.02), key
+    assert values.age.mean() == pytest.approx(63.1, abs=0.3)
+    men, women = values[values.sex == 1], values[values.sex == 0]
+    assert men.weight.mean() == pytest.approx(85, abs=1.5)
+    assert women.weight.mean() == pytest.approx(70, abs=1.5)
+    assert women.body_fat.mean() == pytest.approx(35.5, abs=1)
+    assert men.hb.mean() - women.hb.mean() == pytest.approx(1.4, abs=0.2)
+    assert women.hdl.mean() > men.hdl.mean() + 0.2
+    assert values.reaction_time.skew() > 0 and values.hba1c.skew() > 0
+    # Hypertension rises with age (A).
+    old = values.age > 70
+    assert values.hypertension[old].mean() > values.hypertension[~old].mean() + 0.1
+
+
+def test_older_brains_have_bigger_ventricles(tiny_cohort):
+    """A planted effect is visible in the written images: CSF-dark voxels grow with age."""
+    meta = pd.read_csv(paths.metadata_path(tiny_cohort, "TRAIN"))
+    dark = []
+    for pid in meta.biobank_id:
+        t1 = nib.load(paths.volume_path(tiny_cohort, "TRAIN", "t1", pid)).get_fdata()
+        brain = t1 > 0
+        dark.append(((t1 < 450) & brain).sum() / brain.sum())
+    assert np.corrcoef(meta.age, dark)[0, 1] > 0.3
