@@ -41,7 +41,8 @@ def test_splits_follow_the_paper(cohort):
 def test_check_command_reports_counts(cohort, capsys):
     assert main(["check", "--inpath", str(cohort)]) == 0
     out = capsys.readouterr().out
-    assert "40 participants" in out and "train" in out
+    assert "40 participants" in out
+    assert "train" in out
 
 
 def test_missing_modality_reported_and_strict_fails(cohort):
@@ -50,7 +51,8 @@ def test_missing_modality_reported_and_strict_fails(cohort):
     ds = load_dataset(cohort)
     assert ds.missing["dwi"] == [str(pid)]
     assert f"1 participant(s) lack dwi: {pid}" in ds.report()
-    assert not ds.complete(["t1", "dwi"]).all() and ds.complete(["t1", "flair"]).all()
+    assert not ds.complete(["t1", "dwi"]).all()
+    assert ds.complete(["t1", "flair"]).all()
     with pytest.raises(DataError, match=f"lack dwi .*{pid}.*--strict"):
         load_dataset(cohort, strict=True)
 
@@ -124,7 +126,8 @@ def test_cli_error_is_one_clear_line(cohort, capsys):
     paths.metadata_path(cohort, "TRAIN").unlink()
     assert main(["check", "--inpath", str(cohort)]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("legibility check: error:") and "Traceback" not in err
+    assert err.startswith("legibility check: error:")
+    assert "Traceback" not in err
 
 
 def test_manifest_layout(cohort, tmp_path):
@@ -157,13 +160,16 @@ def test_cache_contents_and_normalisation(cohort):
     ds = load_dataset(cohort)
     c = build_cache(ds, 32, progress=False)
     vols = np.asarray(c.volumes("dwi"), np.float32)
-    assert vols.shape == (40, 32, 32, 32) and c.volumes("dwi").dtype == np.float16
-    assert np.allclose(vols.min(axis=(1, 2, 3)), -1) and np.allclose(vols.max(axis=(1, 2, 3)), 1)
+    assert vols.shape == (40, 32, 32, 32)
+    assert c.volumes("dwi").dtype == np.float16
+    assert np.allclose(vols.min(axis=(1, 2, 3)), -1)
+    assert np.allclose(vols.max(axis=(1, 2, 3)), 1)
     assert c.connectivity().shape == (40, 20 * 19 // 2)
     assert c.table.biobank_id.tolist() == ds.table.biobank_id.tolist()
     v = np.random.default_rng(0).normal(5, 3, (8, 8, 8))
     n = normalise_volume(v)
-    assert n.min() == pytest.approx(-1) and n.max() == pytest.approx(1)
+    assert n.min() == pytest.approx(-1)
+    assert n.max() == pytest.approx(1)
 
 
 def test_cache_reused_then_rebuilt_on_change(cohort):
