@@ -31,7 +31,8 @@ from legibility.data.layout import ID, MODALITIES, Dataset
 from legibility.errors import DataError
 from legibility.study import IMAGING_KEYS, TARGETS
 
-__all__ = ["Cache", "build_cache", "cache_key", "load_volume", "normalise_volume", "resize_volume"]
+__all__ = ["Cache", "build_cache", "cache_key", "load_volume", "mean_connectivity", "mean_volumes",
+           "normalise_volume", "resize_volume"]
 
 FORMAT_VERSION = 1
 SIDES = (32, 64, 128)
@@ -233,3 +234,27 @@ def build_cache(ds: Dataset, side: int = 64, root=None, workers: int | None = No
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return Cache.open(final)
+
+
+def mean_volumes(c: Cache, modalities=IMAGING_KEYS, chunk: int = 64) -> dict[str, np.ndarray]:
+    """Mean normalised volume of each modality over the participants who have it."""
+    out = {}
+    for m in modalities:
+        arr, has = c.volumes(m), c.has(m)
+        total = np.zeros((c.side,) * 3, np.float64)
+        for s in range(0, len(arr), chunk):
+            part = np.asarray(arr[s:s + chunk], np.float32)[has[s:s + chunk]]
+            total += part.sum(0)
+        out[m] = (total / max(has.sum(), 1)).astype(np.float32)
+    return out
+
+
+def mean_connectivity(c: Cache) -> np.ndarray:
+    """Mean R x R connectivity matrix rebuilt from the cached upper triangles."""
+    tri = np.asarray(c.connectivity(), np.float64)[c.has("connectivity")].mean(0)
+    r = int(round((1 + np.sqrt(1 + 8 * len(tri))) / 2))
+    mat = np.eye(r)
+    iu = np.triu_indices(r, k=1)
+    mat[iu] = tri
+    mat.T[iu] = tri
+    return mat

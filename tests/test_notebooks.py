@@ -1,0 +1,43 @@
+"""Notebooks: committed clean, each with a parameters cell, and really executed by papermill."""
+
+import json
+
+import nbformat
+import pytest
+from conftest import ROOT
+
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+def test_there_are_notebooks():
+    assert [p.name for p in NOTEBOOKS][:1] == ["01_cohort.ipynb"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_committed_without_outputs_and_with_parameters(path):
+    nb = nbformat.read(path, as_version=4)
+    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == []
+            assert cell.execution_count is None
+
+
+def test_notebook_01_runs_at_tiny_size(tmp_path):
+    import papermill as pm
+
+    figs = tmp_path / "figs"
+    pm.execute_notebook(
+        str(ROOT / "notebooks" / "01_cohort.ipynb"), str(tmp_path / "01.ipynb"),
+        parameters={"synthetic_dir": str(tmp_path / "data"), "n_participants": 20, "side": 32,
+                    "ceiling_n": 1000, "figures_dir": str(figs)},
+        progress_bar=False, cwd=str(ROOT))
+    names = {p.name for p in figs.iterdir()}
+    for stem in ("cohort_distributions", "cohort_associations", "cohort_mean_images",
+                 "cohort_mean_connectivity"):
+        assert {f"{stem}.png", f"{stem}.pdf"} <= names
+    executed = json.loads((tmp_path / "01.ipynb").read_text())
+    report = "".join("".join(o.get("text", "")) for c in executed["cells"] if c["cell_type"] == "code"
+                     for o in c.get("outputs", []))
+    assert "20 participants" in report
