@@ -37,6 +37,21 @@ def _cmd_check(args) -> int:
     return 0
 
 
+def _cmd_paper(args) -> int:
+    from legibility import paths
+    from legibility.pipeline import run_paper
+
+    params = {"n_participants": args.n, "side": args.side, "seed": args.seed,
+              "figures_dir": str(paths.FIGURES)}
+    if args.inpath:
+        params["data_path"] = args.inpath
+    done = run_paper(params)
+    print("executed notebooks:", *[str(p) for p in done], sep="\n  ")
+    print(f"figures: {paths.FIGURES}")
+    print(f"wall time: {(paths.RESULTS / 'paper_wall_time.txt').read_text().strip()}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="legibility",
@@ -68,6 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--strict", action="store_true",
                    help="a participant missing a modality is an error, not a warning")
     k.set_defaults(func=_cmd_check)
+    pp = sub.add_parser("paper", help="run the notebooks in order with papermill (the main job)")
+    pp.add_argument("--inpath", default="", help="your dataset (default: a synthetic cohort)")
+    pp.add_argument("--n", type=int, default=1000, help="synthetic cohort size (default 1000)")
+    pp.add_argument("--side", type=int, default=32, help="working side of the volumes (default 32)")
+    pp.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    pp.set_defaults(func=_cmd_paper)
     return p
 
 
@@ -77,7 +98,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (LegibilityError, FileExistsError, ValueError, KeyError) as err:
+    except (LegibilityError, FileExistsError, ValueError, KeyError, RuntimeError) as err:
         msg = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"legibility {args.command}: error: {msg}", file=sys.stderr)
         return 2

@@ -48,3 +48,10 @@ def user_cache() -> Path:
     if env:
         return Path(env)
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "legibility"
+
+# The paper's published metrics table: fetched from upstream with its checksum, never copied.
+PUBLISHED_METRICS_URL = (
+    "https://raw.githubusercontent.com/high-dimensional/biobank-megamodeller/"
+    "286a3ecb0e4979f9445e2bec600296c13df3c4cf/assets/metrics_comparison_test.csv"
+)
+PUBLISHED_METRICS_SHA256 = "2c7a6adf5d48c05a3bb1295e84951590f825c82a5239dfe60a7232549dbcd676"

@@ -1,0 +1,48 @@
+"""Run the paper's notebooks in order with papermill, passing the parameters through.
+
+Executed copies go to ``results/notebooks/`` (ignored by git); figures to ``figures/``.
+A failing notebook stops the run and shows the failing cell's error.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from legibility import paths
+
+__all__ = ["run_paper"]
+
+
+def _accepted(nb_path: Path) -> set[str]:
+    import papermill as pm
+
+    return set(pm.inspect_notebook(str(nb_path)))
+
+
+def run_paper(parameters: dict | None = None, notebooks_dir=None, out_dir=None,
+              progress: bool = True) -> list[Path]:
+    """Execute every ``notebooks/NN_*.ipynb`` in order; each gets the parameters it declares."""
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    notebooks_dir = Path(notebooks_dir or paths.NOTEBOOKS)
+    out_dir = Path(out_dir or paths.RESULTS / "notebooks")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    parameters = dict(parameters or {})
+    done = []
+    t0 = time.perf_counter()
+    for nb in sorted(notebooks_dir.glob("[0-9][0-9]_*.ipynb")):
+        params = {k: v for k, v in parameters.items() if k in _accepted(nb)}
+        target = out_dir / nb.name
+        print(f"[{time.perf_counter() - t0:6.0f} s] running {nb.name} {params}")
+        try:
+            pm.execute_notebook(str(nb), str(target), parameters=params, cwd=str(paths.PROJECT_ROOT),
+                                progress_bar=progress)
+        except PapermillExecutionError as err:
+            raise RuntimeError(
+                f"{nb.name} failed in cell {err.exec_count}: {err.ename}: {err.evalue}\n"
+                f"The executed copy with the traceback is {target}.") from err
+        done.append(target)
+    (paths.RESULTS / "paper_wall_time.txt").write_text(f"{time.perf_counter() - t0:.1f} s\n")
+    return done
