@@ -100,3 +100,21 @@ def test_older_brains_have_bigger_ventricles(tiny_cohort):
         brain = t1 > 0
         dark.append(((t1 < 450) & brain).sum() / brain.sum())
     assert np.corrcoef(meta.age, dark)[0, 1] > 0.3
+
+
+@pytest.mark.parametrize(("target", "inputs"), [
+    ("sex", "FLAIR + T1"), ("sex", "DWI"), ("sex", "rsfMRI Connectivity"),
+    ("age", "FLAIR + T1"), ("age", "DWI"), ("age", "rsfMRI Connectivity"),
+    ("weight", "FLAIR + T1"), ("weight", "DWI"), ("weight", "rsfMRI Connectivity"),
+])
+def test_ceilings_calibrated_to_paper(published_table, target, inputs):
+    """Single-modality ceilings land near the paper's best published score (COHORT_FACTS)."""
+    from legibility.cohort.ground_truth import ceilings
+    from legibility.study import parse_inputs_label
+    from legibility.study import target as get
+
+    t = get(target)
+    row = ceilings(n=8000, pairs=[(t, parse_inputs_label(inputs))]).iloc[0]
+    pub = published_table[(published_table.Target == t.display) & (published_table.Inputs == inputs)].iloc[0]
+    col = "Balanced accuracy" if t.is_binary else "r2"
+    assert row[col] == pytest.approx(pub[col], abs=0.04)

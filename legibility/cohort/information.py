@@ -37,7 +37,7 @@ RHO2: dict[str, tuple[float, float, float]] = {
     # calibrated to the paper's table (imaging-only best scores: sex BA .995/.989/.915,
     # age R^2 .859/.775/.462, weight R^2 .622/.498/.271, handedness BA .50/.50/.577)
     "sex": (0.99976, 0.9988, 0.93),
-    "age": (0.86, 0.775, 0.46),
+    "age": (0.875, 0.79, 0.495),
     "weight": (0.56, 0.42, 0.17),
     "handedness": (0.0, 0.0, 0.03),
     # A: vascular-risk factors explain at most ~2% of brain measures (S), hypertension 4.4%

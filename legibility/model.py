@@ -1,0 +1,173 @@
+"""The fused network of the paper: a 3D CNN over the stacked volumes, an MLP over the
+connectivity upper triangle, an MLP over the metadata, and a head over their concatenation.
+
+Read top to bottom: the config, then the pieces, then the composition. The model knows no
+files; :mod:`legibility.train` feeds it dictionaries of tensors keyed by the study's input keys.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+import torch
+from torch import nn
+
+__all__ = ["PRESETS", "FusedModel", "ModelConfig", "preset"]
+
+
+@dataclass
+class ModelConfig:
+    # --- which branches are used (an unused branch outputs zeros and is not optimised)
+    use_volumes: bool = True
+    use_connectivity: bool = False
+    use_metadata: bool = False
+    # --- the CNN over stacked volumes, channels in the order [flair, t1, dwi]
+    side: int = 64  # voxels per side of the input volumes
+    in_channels: int = 3  # number of stacked volumes actually used
+    cnn_channels: tuple[int, ...] = (32, 64, 128, 256, 256)  # one residual block each (+256 at 128^3)
+    cnn_dense: int = 128  # 256 at 128^3
+    # --- the connectivity MLP
+    n_edges: int = 64_620  # 360 * 359 / 2
+    conn_hidden: int = 128
+    conn_dropout: float = 0.5
+    # --- the metadata MLP
+    n_metadata: int = 24
+    meta_hidden: tuple[int, ...] = (128, 64, 32)
+    # --- the head
+    head_hidden: tuple[int, ...] = (256, 256)
+    dropout: float = 0.1
+    n_outputs: int = 1  # 2 for binary targets (sigmoid + BCE on one-hot), 1 for continuous
+    # --- regularisation: coefficient x mean(W^2) of every non-bias weight tensor
+    l2: float = 1e-4
+    l2_connectivity_first: float = 1e-3  # the first connectivity layer
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ModelConfig:
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in known})
+
+
+# Presets are instances, not branches in code.
+PRESETS: dict[str, ModelConfig] = {
+    # The paper's widths at 64^3 (about 7.4 M CNN parameters, 8.3 M in the first connectivity layer).
+    "paper": ModelConfig(),
+    # The paper at 128^3: an extra 256 block, a 256-wide dense layer.
+    "paper128": ModelConfig(side=128, cnn_channels=(32, 64, 128, 256, 256, 256), cnn_dense=256),
+    # Narrow, at 32^3: learns on a laptop CPU in minutes.
+    "cpu": ModelConfig(side=32, cnn_channels=(8, 16, 32, 64), cnn_dense=64, conn_hidden=64,
+                       meta_hidden=(64, 32, 32), head_hidden=(64, 64)),
+}
+
+
+def preset(name: str, side: int | None = None, **overrides) -> ModelConfig:
+    """A preset, adapted to ``side`` (``paper`` at 128 becomes ``paper128``)."""
+    if name not in PRESETS:
+        raise KeyError(f"Unknown preset '{name}'; valid presets: {', '.join(p for p in PRESETS if p != 'paper128')}.")
+    if name == "paper" and side == 128:
+        name = "paper128"
+    cfg = PRESETS[name]
+    if side is not None and side != cfg.side:
+        cfg = replace(cfg, side=side)
+    return replace(cfg, **overrides)
+
+
+class ResidualBlock(nn.Module):
+    """conv3 -> GELU -> conv3, plus a 1x1x1 skip conv; then BN -> GELU -> max-pool 2 -> dropout."""
+
+    def __init__(self, c_in: int, c_out: int, dropout: float):
+        super().__init__()
+        self.conv1 = nn.Conv3d(c_in, c_out, 3, padding=1)
+        self.act = nn.GELU()
+        self.conv2 = nn.Conv3d(c_out, c_out, 3, padding=1)
+        self.skip = nn.Conv3d(c_in, c_out, 1)
+        self.post = nn.Sequential(nn.BatchNorm3d(c_out), nn.GELU(), nn.MaxPool3d(2), nn.Dropout3d(dropout))
+
+    def forward(self, x):  # (B, c_in, S, S, S) -> (B, c_out, S/2, S/2, S/2)
+        return self.post(self.conv2(self.act(self.conv1(x))) + self.skip(x))
+
+
+class VolumeEncoder(nn.Module):
+    """The 3D CNN: residual blocks, then flatten -> dense -> BN -> GELU."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        chans = (cfg.in_channels, *cfg.cnn_channels)
+        self.blocks = nn.Sequential(*[ResidualBlock(a, b, cfg.dropout) for a, b in zip(chans, chans[1:], strict=False)])
+        final = cfg.side // 2 ** len(cfg.cnn_channels)
+        if final < 1:
+            raise ValueError(f"side {cfg.side} is too small for {len(cfg.cnn_channels)} pooling blocks.")
+        self.dense = nn.Sequential(nn.Flatten(), nn.Linear(cfg.cnn_channels[-1] * final**3, cfg.cnn_dense),
+                                   nn.BatchNorm1d(cfg.cnn_dense), nn.GELU())
+
+    def forward(self, x):  # (B, C, S, S, S) -> (B, cnn_dense)
+        return self.dense(self.blocks(x))
+
+
+def mlp(sizes, dropout: float) -> nn.Sequential:
+    """Linear -> BN -> GELU -> dropout for each step of ``sizes``."""
+    layers = []
+    for a, b in zip(sizes, sizes[1:], strict=False):
+        layers += [nn.Linear(a, b), nn.BatchNorm1d(b), nn.GELU(), nn.Dropout(dropout)]
+    return nn.Sequential(*layers)
+
+
+class FusedModel(nn.Module):
+    """The paper's fused network. ``forward`` takes a dict with ``volumes``, ``connectivity``
+    and ``metadata`` tensors (those of unused branches may be absent)."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        # Every branch is built (checkpoints always have one structure); unused ones are never
+        # run, never penalised and never given to the optimiser.
+        self.volumes = VolumeEncoder(cfg)
+        self.connectivity = mlp((cfg.n_edges, cfg.conn_hidden, cfg.conn_hidden), cfg.conn_dropout)
+        self.metadata = mlp((cfg.n_metadata, *cfg.meta_hidden), cfg.dropout)
+        self.used = {"volumes": cfg.use_volumes, "connectivity": cfg.use_connectivity,
+                     "metadata": cfg.use_metadata}
+        if not any(self.used.values()):
+            raise ValueError("the model needs at least one input: volumes, connectivity or metadata.")
+        width = cfg.cnn_dense + cfg.conn_hidden + cfg.meta_hidden[-1]
+        self.head = nn.Sequential(mlp((width, *cfg.head_hidden), cfg.dropout),
+                                  nn.Linear(cfg.head_hidden[-1], cfg.n_outputs))
+
+    def _branch(self, name, x, width, batch, ref):
+        if not self.used[name]:  # an unused input: zeros in its place
+            return torch.zeros(batch, width, device=ref.device, dtype=torch.float32)
+        return getattr(self, name)(x)
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        ref = next(v for v in batch.values() if torch.is_tensor(v))
+        n = ref.shape[0]
+        cfg = self.cfg
+        z = torch.cat([
+            self._branch("volumes", batch.get("volumes"), cfg.cnn_dense, n, ref),
+            self._branch("connectivity", batch.get("connectivity"), cfg.conn_hidden, n, ref),
+            self._branch("metadata", batch.get("metadata"), cfg.meta_hidden[-1], n, ref),
+        ], dim=1)  # (B, cnn_dense + conn_hidden + meta_out)
+        return self.head(z)  # (B, n_outputs)
+
+    def trainable(self) -> list[tuple[str, nn.Parameter]]:
+        """Parameters of the used branches and the head: what the optimiser gets."""
+        keep = [n for n, u in self.used.items() if u] + ["head"]
+        return [(n, p) for n, p in self.named_parameters() if n.split(".")[0] in keep]
+
+    def penalty(self) -> torch.Tensor:
+        """L2: coefficient x mean(W^2) of every non-bias weight tensor of the used branches and
+        the head (the first connectivity layer with its own, larger coefficient)."""
+        first_conn = self.connectivity[0].weight
+        total = torch.zeros((), device=first_conn.device)
+        for name, p in self.trainable():
+            if name.endswith("bias") or p.ndim < 2:
+                continue
+            coef = self.cfg.l2_connectivity_first if p is first_conn else self.cfg.l2
+            total = total + coef * p.pow(2).mean()
+        return total
+
+    def n_parameters(self, part: str | None = None) -> int:
+        mod = self if part is None else getattr(self, part)
+        return sum(p.numel() for p in mod.parameters())

@@ -1,0 +1,463 @@
+"""The training engine: one model for one (target, input set), with the paper's rules.
+
+Rules (SPEC "Training"): Adam; early stopping on validation loss with patience, the best model
+kept; a checkpoint every epoch (written atomically; ``restore=True`` resumes from the last one
+and ends where an uninterrupted run would, on CPU with the same seed); continuous targets
+through :class:`~legibility.transforms.TargetTransform`, binary ones one-hot with sigmoid + BCE
+and the majority class randomly undersampled each epoch; the target's own domain block zeroed
+and the target never an input; the L2 penalty of :meth:`FusedModel.penalty`.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from legibility.data.cache import Cache
+from legibility.errors import LegibilityError
+from legibility.metrics import bootstrap_ci, score_binary, score_continuous
+from legibility.model import FusedModel, ModelConfig, preset
+from legibility.study import CHANNEL_ORDER, DOMAINS, INPUT_KEYS, METRIC_COLUMNS, TARGETS, InputSet, Target
+from legibility.study import target as get_target
+from legibility.transforms import MetadataNormaliser, TargetTransform, VoxelStandardiser
+
+__all__ = ["TrainConfig", "resolve_inputs", "train_model", "load_predictor"]
+
+
+@dataclass
+class TrainConfig:
+    target: str
+    inputs: tuple[str, ...]  # input keys: t1 flair dwi connectivity metadata
+    metadata_blocks: tuple[str, ...] = ()  # domain words; default with metadata: every allowed one
+    preset: str = "cpu"
+    side: int = 32
+    epochs: int = 50
+    batch_size: int = 64
+    lr: float = 1e-4
+    patience: int = 30
+    seed: int = 0
+    device: str = "cpu"
+    num_workers: int = 0
+    data_size: int | None = None  # only the first N participants of each split (debugging)
+    diagnostic: bool = False  # every input replaced by constant codes: tests the pipeline only
+    augment: bool = False  # small affine/elastic/histogram augmentations, p = 0.05
+    voxel_standardise: bool = True  # centre/scale each voxel on the training set
+    tensorboard: bool = False
+    progress: bool = True
+    extra: dict = field(default_factory=dict)
+
+
+# ----------------------------------------------------------------------------- inputs
+def resolve_inputs(target: str, inputs, metadata_blocks=()) -> tuple[Target, InputSet]:
+    """Check the requested inputs and apply the leakage rule.
+
+    Raises
+    ------
+    KeyError
+        For an unknown target, input or domain word, listing the valid ones.
+    ValueError
+        When no input is left.
+    """
+    tgt = get_target(target)
+    keys = [k.strip().lower() for k in (inputs.split() if isinstance(inputs, str) else inputs) if k.strip()]
+    unknown = [k for k in keys if k not in INPUT_KEYS]
+    if unknown:
+        raise KeyError(f"Unknown input(s) {', '.join(unknown)}; valid inputs: {', '.join(INPUT_KEYS)}.")
+    blocks = [b.strip().lower() for b in (metadata_blocks.split() if isinstance(metadata_blocks, str)
+                                          else metadata_blocks) if b.strip()]
+    bad = [b for b in blocks if b not in DOMAINS]
+    if bad:
+        raise KeyError(f"Unknown metadata block(s) {', '.join(bad)}; valid blocks: {', '.join(DOMAINS)}.")
+    if blocks and "metadata" not in keys:
+        keys.append("metadata")
+    if "metadata" in keys and not blocks:
+        blocks = [d for d in DOMAINS if d != tgt.domain]
+    if tgt.domain in blocks:
+        warnings.warn(f"the {tgt.domain} block is the target's own domain and is zeroed (leakage rule)",
+                      stacklevel=2)
+        blocks = [b for b in blocks if b != tgt.domain]
+    if "metadata" in keys and not blocks:
+        keys.remove("metadata")
+    if not keys:
+        raise ValueError(f"No inputs left for target '{tgt.key}': give at least one of "
+                         f"{', '.join(INPUT_KEYS)} (metadata of the target's own domain is never used).")
+    return tgt, InputSet(frozenset(k for k in keys if k != "metadata"), frozenset(blocks))
+
+
+def metadata_columns(tgt: Target) -> list[str]:
+    """The metadata vector's columns: every characteristic but the target (24)."""
+    return [k for k in TARGETS if k != tgt.key]
+
+
+# ----------------------------------------------------------------------------- data
+class ModelData:
+    """Everything one model reads from the cache, with its fitted normalisers."""
+
+    def __init__(self, cache: Cache, tgt: Target, inputs: InputSet, cfg: TrainConfig):
+        self.cache, self.tgt, self.inputs, self.cfg = cache, tgt, inputs, cfg
+        table = cache.table
+        need = [*inputs.imaging]
+        ok = np.ones(len(table), bool)
+        for m in need:
+            ok &= cache.has(m)
+        self.rows = {}
+        for split in ("train", "val", "test"):
+            idx = np.flatnonzero((table["split"] == split).to_numpy() & ok)
+            if cfg.data_size:
+                idx = idx[: cfg.data_size]
+            if len(idx) < 2:
+                raise LegibilityError(f"The {split} split has {len(idx)} participant(s) with "
+                                      f"{', '.join(need) or 'metadata'}: too few to train a model.")
+            self.rows[split] = idx
+        self.channels = [m for m in CHANNEL_ORDER if m in inputs.imaging]
+        self.volumes = [cache.volumes(m) for m in self.channels]
+        self.conn = cache.connectivity() if "connectivity" in inputs.imaging else None
+        y = table[tgt.key].to_numpy(np.float64)
+        self.y = y
+        train = self.rows["train"]
+        self.target_transform = None if tgt.is_binary else TargetTransform().fit(y[train])
+        self.train_median = float(np.median(y[train]))
+        cols = metadata_columns(tgt)
+        binary = np.array([TARGETS[c].is_binary for c in cols])
+        keep = np.array([TARGETS[c].domain in inputs.blocks for c in cols])
+        self.meta_raw = table[cols].to_numpy(np.float64)
+        self.meta_norm = MetadataNormaliser().fit(self.meta_raw[train], binary, keep)
+        self.meta = self.meta_norm.transform(self.meta_raw)
+        self.voxel = None
+        if self.channels and cfg.voxel_standardise and not cfg.diagnostic:
+            self.voxel = VoxelStandardiser().fit(self.volumes, train)
+
+    def target_values(self, rows) -> np.ndarray:
+        y = self.y[rows]
+        if self.tgt.is_binary:
+            return np.stack([1 - y, y], 1).astype(np.float32)  # one-hot
+        return self.target_transform.transform(y)[:, None].astype(np.float32)
+
+    def batch(self, rows, augment: bool = False, rng=None) -> dict[str, torch.Tensor]:
+        rows = np.asarray(rows)
+        order = np.argsort(rows)  # memmaps read fastest in order
+        srt = rows[order]
+        back = np.argsort(order)
+        out = {"target": torch.from_numpy(self.target_values(rows)), "id": rows}
+        if self.channels:
+            v = np.stack([np.asarray(a[srt]) for a in self.volumes], 1)[back]
+            x = torch.from_numpy(v).float()
+            if self.cfg.diagnostic:
+                x = torch.full_like(x, 0.5)
+            if self.voxel is not None:
+                x = self.voxel(x)
+            if augment:
+                x = augment_volumes(x, rng)
+            out["volumes"] = x
+        if self.conn is not None:
+            c = torch.from_numpy(np.asarray(self.conn[srt], np.float32)[back])
+            out["connectivity"] = torch.full_like(c, 0.25) if self.cfg.diagnostic else c
+        if self.inputs.blocks:
+            m = torch.from_numpy(self.meta[rows])
+            out["metadata"] = torch.full_like(m, 1.0) if self.cfg.diagnostic else m
+        return out
+
+    def n_edges(self) -> int:
+        return int(self.conn.shape[1]) if self.conn is not None else 1
+
+
+def augment_volumes(x: torch.Tensor, rng: np.random.Generator, p: float = 0.05) -> torch.Tensor:
+    """Small augmentations with probability ``p`` per sample (SPEC): affine (~2 degrees rotation
+    and shear, 2 voxels translation, 1% scale), a smooth elastic displacement, a histogram shift."""
+    import torch.nn.functional as F
+
+    out = x.clone()
+    for i in range(x.shape[0]):
+        if rng.random() >= p:
+            continue
+        ang = np.deg2rad(rng.uniform(-2, 2, 3))
+        rot = torch.tensor(_rot(ang), dtype=torch.float32)
+        shear = torch.eye(3) + torch.tensor(rng.uniform(-0.035, 0.035, (3, 3)) * (1 - np.eye(3)), dtype=torch.float32)
+        a = rot @ shear * float(rng.uniform(0.99, 1.01))
+        t = torch.tensor(rng.uniform(-2, 2, 3) * 2 / x.shape[-1], dtype=torch.float32)
+        theta = torch.cat([a, t[:, None]], 1)[None]
+        grid = F.affine_grid(theta, x[i:i + 1].shape, align_corners=False)
+        coarse = torch.tensor(rng.normal(0, 0.01, (1, 3, 4, 4, 4)), dtype=torch.float32)
+        grid = grid + F.interpolate(coarse, size=x.shape[-3:], mode="trilinear", align_corners=False).permute(0, 2, 3, 4, 1)
+        vol = F.grid_sample(x[i:i + 1], grid, align_corners=False, padding_mode="border")
+        out[i] = vol[0] + float(rng.normal(0, 0.05))  # histogram shift
+    return out
+
+
+def _rot(a):
+    cx, cy, cz = np.cos(a)
+    sx, sy, sz = np.sin(a)
+    rx = np.array([[1, 0, 0], [0, cx, -sx], [0, sx, cx]])
+    ry = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
+    rz = np.array([[cz, -sz, 0], [sz, cz, 0], [0, 0, 1]])
+    return rz @ ry @ rx
+
+
+def epoch_order(y_train: np.ndarray, binary: bool, rng: np.random.Generator) -> np.ndarray:
+    """Positions (into the training rows) of one epoch: shuffled, and for binary targets with
+    the majority class randomly undersampled to the minority count."""
+    pos = np.arange(len(y_train))
+    if binary:
+        ones, zeros = pos[y_train == 1], pos[y_train == 0]
+        k = min(len(ones), len(zeros))
+        if k > 0:
+            pos = np.concatenate([rng.choice(ones, k, replace=False), rng.choice(zeros, k, replace=False)])
+    return rng.permutation(pos)
+
+
+# ----------------------------------------------------------------------------- checkpoints
+def _atomic_save(obj, path: Path):
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _load_checkpoint(path: Path) -> dict:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise LegibilityError(f"Checkpoint {path} is corrupt or unreadable ({type(err).__name__}: {err}). "
+                              f"Delete it to start this model afresh.") from err
+
+
+def _identity(cfg: TrainConfig, tgt: Target, inputs: InputSet) -> dict:
+    return {"target": tgt.key, "inputs": inputs.label, "preset": cfg.preset, "side": cfg.side,
+            "seed": cfg.seed, "batch_size": cfg.batch_size, "lr": cfg.lr, "diagnostic": cfg.diagnostic,
+            "data_size": cfg.data_size or 0}
+
+
+# ----------------------------------------------------------------------------- training
+def _loss_fn(binary: bool):
+    if binary:
+        bce = nn.BCEWithLogitsLoss()  # sigmoid + binary cross-entropy on one-hot labels
+        return lambda out, y: bce(out, y)
+    mse = nn.MSELoss()
+    return lambda out, y: mse(out, y)
+
+
+def _autocast(device: str):
+    if device.startswith("cuda"):
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return torch.autocast("cpu", enabled=False)
+
+
+def _to(batch, device):
+    return {k: (v.to(device, non_blocking=True) if torch.is_tensor(v) else v) for k, v in batch.items()}
+
+
+@torch.no_grad()
+def _predict_rows(model, data: ModelData, rows, device, batch_size) -> tuple[np.ndarray, float]:
+    """Model outputs (probability of class 1, or target-scale values) and mean loss."""
+    model.eval()
+    loss_fn = _loss_fn(data.tgt.is_binary)
+    outs, losses = [], []
+    for s in range(0, len(rows), batch_size):
+        b = _to(data.batch(rows[s:s + batch_size]), device)
+        with _autocast(device):
+            out = model(b).float()
+        losses.append(float(loss_fn(out, b["target"])) * len(out))
+        outs.append(out.cpu().numpy())
+    out = np.concatenate(outs)
+    pred = 1 / (1 + np.exp(-out[:, 1])) if data.tgt.is_binary else out[:, 0]
+    return pred, sum(losses) / len(rows)
+
+
+def _metrics(data: ModelData, pred: np.ndarray, rows) -> tuple[dict, np.ndarray]:
+    y = data.y[rows]
+    if data.tgt.is_binary:
+        return score_binary(y, pred), pred
+    values = data.target_transform.inverse_transform(pred)  # original units
+    return score_continuous(y, values, data.train_median), values
+
+
+def train_model(cache: Cache, cfg: TrainConfig, outpath, restore: bool = False) -> dict:
+    """Train one model; write its outputs to ``outpath/<model_name>/``; return its test row."""
+    from tqdm.auto import tqdm
+
+    from legibility.study import model_name
+
+    tgt, inputs = resolve_inputs(cfg.target, cfg.inputs, cfg.metadata_blocks)
+    out = Path(outpath) / model_name(tgt, inputs)
+    out.mkdir(parents=True, exist_ok=True)
+    device = cfg.device
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise LegibilityError(f"--device {device} asked for, but torch sees no CUDA GPU; use --device cpu.")
+    torch.manual_seed(cfg.seed)
+    data = ModelData(cache, tgt, inputs, cfg)
+    mcfg = preset(cfg.preset, side=cache.side, use_volumes=bool(data.channels),
+                  use_connectivity=data.conn is not None, use_metadata=bool(inputs.blocks),
+                  in_channels=max(len(data.channels), 1), n_edges=data.n_edges(),
+                  n_metadata=len(metadata_columns(tgt)), n_outputs=2 if tgt.is_binary else 1)
+    model = FusedModel(mcfg).to(device)
+    opt = torch.optim.Adam([p for _, p in model.trainable()], lr=cfg.lr)
+    loss_fn = _loss_fn(tgt.is_binary)
+    ident = _identity(cfg, tgt, inputs)
+    last, best_path = out / "last.pt", out / "best_model.pt"
+    history, start, best_val, best_epoch, bad = [], 0, float("inf"), -1, 0
+    best_state = None
+    if restore and last.exists():
+        ck = _load_checkpoint(last)
+        if ck.get("identity") != ident:
+            raise LegibilityError(f"Checkpoint {last} belongs to another run ({ck.get('identity')}); "
+                                  f"this run is {ident}. Use another --outpath or drop --restore.")
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        history, start = ck["history"], ck["epoch"] + 1
+        best_val, best_epoch, bad = ck["best_val"], ck["best_epoch"], ck["bad_epochs"]
+        if best_path.exists():
+            best_state = _load_checkpoint(best_path)["model"]
+    writer = None
+    if cfg.tensorboard:
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(str(out / "tensorboard"))
+    t0 = time.perf_counter() - (history[-1]["seconds"] if history else 0.0)
+    train_rows = data.rows["train"]
+    y_train = data.y[train_rows]
+    epochs = tqdm(range(start, cfg.epochs), desc=out.name, unit="epoch", disable=not cfg.progress,
+                  initial=start, total=cfg.epochs)
+    for epoch in epochs:
+        if bad >= cfg.patience:
+            break
+        torch.manual_seed(cfg.seed * 100_003 + epoch)  # per-epoch seeds: resuming replays exactly
+        rng = np.random.default_rng([cfg.seed, epoch])
+        order = train_rows[epoch_order(y_train, tgt.is_binary, rng)]
+        if len(order) % cfg.batch_size == 1:
+            order = order[:-1]  # BatchNorm cannot train on a batch of one
+        model.train()
+        total, count = 0.0, 0
+        for s in range(0, len(order), cfg.batch_size):
+            b = _to(data.batch(order[s:s + cfg.batch_size], augment=cfg.augment, rng=rng), device)
+            with _autocast(device):
+                fit = loss_fn(model(b).float(), b["target"])
+            loss = fit + model.penalty()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += float(fit) * len(b["target"])
+            count += len(b["target"])
+        _, val_loss = _predict_rows(model, data, data.rows["val"], device, cfg.batch_size)
+        row = {"epoch": epoch, "train_loss": total / max(count, 1), "val_loss": val_loss,
+               "seconds": time.perf_counter() - t0}
+        history.append(row)
+        if val_loss < best_val:
+            best_val, best_epoch, bad = val_loss, epoch, 0
+            best_state = copy.deepcopy(model.state_dict())
+            _atomic_save(_predictor_state(model, data, mcfg, cfg, tgt, inputs, best_epoch), best_path)
+        else:
+            bad += 1
+        _atomic_save({"identity": ident, "model": model.state_dict(), "optimizer": opt.state_dict(),
+                      "epoch": epoch, "history": history, "best_val": best_val, "best_epoch": best_epoch,
+                      "bad_epochs": bad}, last)
+        if writer:
+            writer.add_scalars("loss", {"train": row["train_loss"], "val": val_loss}, epoch)
+        epochs.set_postfix(train=f"{row['train_loss']:.3f}", val=f"{val_loss:.3f}", best=best_epoch)
+    if writer:
+        writer.close()
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    minutes = (history[-1]["seconds"] if history else 0.0) / 60
+    return _evaluate(model, data, cfg, tgt, inputs, out, history, minutes, device)
+
+
+def _predictor_state(model, data: ModelData, mcfg: ModelConfig, cfg: TrainConfig, tgt, inputs, epoch) -> dict:
+    """Everything a predictor needs, as plain tensors and dicts (``weights_only=True`` loads it)."""
+    return {
+        "model": model.state_dict(),
+        "model_config": mcfg.to_dict(),
+        "train_config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()
+                         if k != "extra"},
+        "target": tgt.key,
+        "imaging": sorted(inputs.imaging),
+        "blocks": sorted(inputs.blocks),
+        "channels": data.channels,
+        "target_transform": data.target_transform.state() if data.target_transform else {},
+        "train_median": data.train_median,
+        "metadata_normaliser": data.meta_norm.state(),
+        "voxel_standardiser": data.voxel.state() if data.voxel is not None else {},
+        "best_epoch": epoch,
+    }
+
+
+def _evaluate(model, data: ModelData, cfg, tgt, inputs, out: Path, history, minutes, device) -> dict:
+    from legibility.figures import save_figure
+    from legibility.figures.model import plot_confusion, plot_curves, plot_scatter
+    from legibility.linear import linear_peer
+
+    peer = linear_peer(data)
+    rows = []
+    for mode, split in (("Validation", "val"), ("Test", "test")):
+        idx = data.rows[split]
+        pred, loss = _predict_rows(model, data, idx, device, cfg.batch_size)
+        m, values = _metrics(data, pred, idx)
+        y = data.y[idx]
+        if tgt.is_binary:
+            ci_metric = "Balanced accuracy"
+            lo, hi = bootstrap_ci(y, (values >= 0.5).astype(int), _ba, seed=cfg.seed)
+        else:
+            ci_metric = "r2"
+            lo, hi = bootstrap_ci(y, values, _r2, seed=cfg.seed)
+        row = {"Mode": mode, "Target": tgt.display, "Inputs": inputs.label, **m,
+               "Training time (mins)": minutes, "Loss": loss, **inputs.flags(),
+               "Domain": DOMAINS[tgt.domain].name, "n": len(idx), "ci_metric": ci_metric,
+               "ci_low": lo, "ci_high": hi, "seed": cfg.seed, "device": device,
+               **{f"linear_{k}": v for k, v in peer[split].items()}}
+        rows.append(row)
+        if split == "test":
+            test_pred = values
+    table = pd.DataFrame(rows)
+    extra = [c for c in table.columns if c not in METRIC_COLUMNS]
+    table = table[list(METRIC_COLUMNS) + extra]
+    table.to_csv(out / "metrics.csv", index=False)
+    pd.DataFrame(history).to_csv(out / "training_progress.csv", index=False)
+    pd.DataFrame({"biobank_id": data.cache.table["biobank_id"].to_numpy()[data.rows["test"]],
+                  "truth": data.y[data.rows["test"]], "prediction": test_pred}).to_csv(
+        out / "test_predictions.csv", index=False)
+    import matplotlib.pyplot as plt
+
+    if history:
+        fig = plot_curves(pd.DataFrame(history), title=f"{tgt.display} | {inputs.label}")
+        save_figure(fig, "training_curves", out, formats=("png",))
+        plt.close(fig)
+    y = data.y[data.rows["test"]]
+    fig = (plot_confusion(y, (test_pred >= 0.5).astype(int), tgt) if tgt.is_binary
+           else plot_scatter(y, test_pred, tgt))
+    save_figure(fig, "confusion_matrix" if tgt.is_binary else "predicted_vs_true", out, formats=("png",))
+    plt.close(fig)
+    (out / "done.json").write_text(json.dumps({"finished": time.strftime("%Y-%m-%d %H:%M:%S")}))
+    return rows[-1]
+
+
+def _ba(y, p):
+    from sklearn.metrics import balanced_accuracy_score
+
+    return balanced_accuracy_score(y, p)
+
+
+def _r2(y, p):
+    from sklearn.metrics import r2_score
+
+    return r2_score(y, p)
+
+
+# ----------------------------------------------------------------------------- predictor
+def load_predictor(model_dir):
+    """``(model, state)`` from ``model_dir/best_model.pt``, ready to predict."""
+    path = Path(model_dir) / "best_model.pt"
+    if not path.exists():
+        raise LegibilityError(f"No trained model at {path}: train one with `legibility train` first.")
+    state = _load_checkpoint(path)
+    model = FusedModel(ModelConfig.from_dict(state["model_config"]))
+    model.load_state_dict(state["model"])
+    model.eval()
+    return model, state
