@@ -37,6 +37,72 @@ def _cmd_check(args) -> int:
     return 0
 
 
+HELLO = """legibility train: train one model of the paper's grid -- one target from one set of inputs.
+
+It reads a dataset (the paper's TRAIN/TEST layout or a manifest CSV), builds or reuses the
+cache at --side, trains the fused network with the paper's rules (Adam, early stopping on
+validation loss, best model kept, a checkpoint every epoch), and writes to
+OUTPATH/<model name>/: metrics.csv (validation and test, published schema, original units, with
+a linear peer's scores), training_progress.csv, curves, a confusion matrix or a scatter, and
+best_model.pt.
+
+Start with:
+  legibility cohort --out data/synthetic --n 300 --side 32
+  legibility train --inpath data/synthetic --outpath results/models --target age --inputs t1 flair
+  legibility train ... --target hb --inputs dwi metadata --metadata_blocks constitutional disease
+Targets: {targets}
+Inputs: t1 flair dwi connectivity metadata; blocks: constitutional disease serology psychology
+"""
+
+
+def _cmd_train(args) -> int:
+    if args.hello_world:
+        from legibility.study import TARGETS
+
+        print(HELLO.format(targets=", ".join(TARGETS)))
+        return 0
+    if not (args.target and args.inputs and args.inpath):
+        raise ValueError("--target, --inputs and --inpath are required (see --hello_world).")
+    from legibility.data.cache import build_cache
+    from legibility.data.layout import load_dataset
+    from legibility.train import TrainConfig, train_model
+
+    cfg = TrainConfig(
+        target=args.target, inputs=tuple(args.inputs), metadata_blocks=tuple(args.metadata_blocks or ()),
+        preset=args.preset, side=args.side, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+        patience=args.patience, seed=args.seed, device=args.device, num_workers=args.num_workers,
+        data_size=args.data_size, diagnostic=args.diagnostic, augment=args.augment,
+        tensorboard=args.tensorboard)
+    from legibility.train import resolve_inputs
+
+    resolve_inputs(cfg.target, cfg.inputs, cfg.metadata_blocks)  # fail fast, before the cache
+    cache = build_cache(load_dataset(args.inpath), args.side)
+    row = train_model(cache, cfg, args.outpath, restore=args.restore)
+    key = "Balanced accuracy" if row["r2"] == 0 and row["MAE"] == 0 else "r2"
+    print(f"{row['Target']} from {row['Inputs']}: test {key} {row[key]:.3f} "
+          f"(95% CI {row['ci_low']:.3f}-{row['ci_high']:.3f}); linear peer "
+          f"{row['linear_balanced_accuracy'] if key != 'r2' else row['linear_r2']:.3f}")
+    return 0
+
+
+def _cmd_predict(args) -> int:
+    import json
+    from pathlib import Path
+
+    from legibility.data.cache import build_cache
+    from legibility.data.layout import load_dataset
+    from legibility.train import load_predictor, predict
+
+    _, state = load_predictor(args.model)
+    side = json.loads(json.dumps(state["model_config"]))["side"]
+    cache = build_cache(load_dataset(args.inpath), side)
+    table = predict(args.model, cache)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(args.out, index=False)
+    print(f"wrote {len(table)} predictions to {args.out}")
+    return 0
+
+
 def _cmd_paper(args) -> int:
     from legibility import paths
     from legibility.pipeline import run_paper
@@ -83,6 +149,35 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--strict", action="store_true",
                    help="a participant missing a modality is an error, not a warning")
     k.set_defaults(func=_cmd_check)
+    t = sub.add_parser("train", help="train one model (one target, one input set)")
+    t.add_argument("--target", help="target key or the paper's name (e.g. age, hb, 'Sex (Male)')")
+    t.add_argument("--inputs", nargs="+", help="input keys: t1 flair dwi connectivity metadata")
+    t.add_argument("--metadata_blocks", nargs="*", help="domains: constitutional disease serology psychology")
+    t.add_argument("--inpath", help="dataset folder or manifest CSV")
+    t.add_argument("--outpath", default="results/models", help="where model folders go (default results/models)")
+    t.add_argument("--device", default="cpu", help="cpu or cuda[:N] (bf16 autocast on CUDA)")
+    t.add_argument("--epochs", type=int, default=50)
+    t.add_argument("--restore", action="store_true", help="resume from the last checkpoint")
+    t.add_argument("--batch_size", type=int, default=64)
+    t.add_argument("--num_workers", type=int, default=0)
+    t.add_argument("--lr", type=float, default=1e-4)
+    t.add_argument("--patience", type=int, default=30)
+    t.add_argument("--data_size", type=int, default=None, help="only the first N participants per split")
+    t.add_argument("--diagnostic", action="store_true", help="constant inputs: test the pipeline only")
+    t.add_argument("--hello_world", action="store_true", help="say what this does and how to start")
+    t.add_argument("--side", type=int, default=32, choices=(32, 64, 128))
+    t.add_argument("--preset", default="cpu", choices=("cpu", "paper"))
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--augment", action="store_true", help="small augmentations with p = 0.05")
+    t.add_argument("--tensorboard", action="store_true", help="write TensorBoard logs")
+    t.set_defaults(func=_cmd_train)
+
+    pr = sub.add_parser("predict", help="apply a trained model to other participants")
+    pr.add_argument("--model", required=True, help="a model folder holding best_model.pt")
+    pr.add_argument("--inpath", required=True, help="dataset folder or manifest CSV")
+    pr.add_argument("--out", required=True, help="CSV of predictions to write")
+    pr.set_defaults(func=_cmd_predict)
+
     pp = sub.add_parser("paper", help="run the notebooks in order with papermill (the main job)")
     pp.add_argument("--inpath", default="", help="your dataset (default: a synthetic cohort)")
     pp.add_argument("--n", type=int, default=1000, help="synthetic cohort size (default 1000)")

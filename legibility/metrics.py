@@ -8,6 +8,8 @@ classification columns come from splitting truth and prediction at the training 
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from sklearn import metrics as skm
 
@@ -62,12 +64,14 @@ def bootstrap_ci(y_true, y_pred, metric, n_boot: int = 1000, seed: int = 0, alph
     rng = np.random.default_rng(seed)
     n = len(y_true)
     vals = []
-    for _ in range(n_boot):
-        idx = rng.integers(0, n, n)
-        try:
-            vals.append(metric(y_true[idx], y_pred[idx]))
-        except ValueError:
-            continue
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # resamples with one class are expected on small sets
+        for _ in range(n_boot):
+            idx = rng.integers(0, n, n)
+            try:
+                vals.append(metric(y_true[idx], y_pred[idx]))
+            except ValueError:
+                continue
     if not vals:
         return float("nan"), float("nan")
     lo, hi = np.nanpercentile(vals, [100 * alpha / 2, 100 * (1 - alpha / 2)])

@@ -31,7 +31,7 @@ from legibility.study import CHANNEL_ORDER, DOMAINS, INPUT_KEYS, METRIC_COLUMNS,
 from legibility.study import target as get_target
 from legibility.transforms import MetadataNormaliser, TargetTransform, VoxelStandardiser
 
-__all__ = ["TrainConfig", "resolve_inputs", "train_model", "load_predictor"]
+__all__ = ["TrainConfig", "load_predictor", "predict", "resolve_inputs", "train_model"]
 
 
 @dataclass
@@ -188,7 +188,8 @@ def augment_volumes(x: torch.Tensor, rng: np.random.Generator, p: float = 0.05) 
         theta = torch.cat([a, t[:, None]], 1)[None]
         grid = F.affine_grid(theta, x[i:i + 1].shape, align_corners=False)
         coarse = torch.tensor(rng.normal(0, 0.01, (1, 3, 4, 4, 4)), dtype=torch.float32)
-        grid = grid + F.interpolate(coarse, size=x.shape[-3:], mode="trilinear", align_corners=False).permute(0, 2, 3, 4, 1)
+        warp = F.interpolate(coarse, size=x.shape[-3:], mode="trilinear", align_corners=False)
+        grid = grid + warp.permute(0, 2, 3, 4, 1)
         vol = F.grid_sample(x[i:i + 1], grid, align_corners=False, padding_mode="border")
         out[i] = vol[0] + float(rng.normal(0, 0.05))  # histogram shift
     return out
@@ -461,3 +462,53 @@ def load_predictor(model_dir):
     model.load_state_dict(state["model"])
     model.eval()
     return model, state
+
+
+@torch.no_grad()
+def predict(model_dir, cache: Cache, batch_size: int = 64) -> pd.DataFrame:
+    """Predictions of a trained model for every participant of ``cache`` that has its inputs,
+    in original units (binary targets: the probability of 1 and the predicted class)."""
+    model, state = load_predictor(model_dir)
+    tgt = TARGETS[state["target"]]
+    missing = [m for m in state["imaging"] if not cache.has(m).any()]
+    if missing:
+        raise LegibilityError(f"The data at {cache.path} lack {', '.join(missing)}, which the model in "
+                              f"{model_dir} needs.")
+    if state["channels"] and cache.side != state["model_config"]["side"]:
+        raise LegibilityError(f"The model in {model_dir} was trained at side {state['model_config']['side']}; "
+                              f"build the cache of the new data at that side (got {cache.side}).")
+    ok = np.ones(len(cache.table), bool)
+    for m in state["imaging"]:
+        ok &= cache.has(m)
+    rows = np.flatnonzero(ok)
+    meta_norm = MetadataNormaliser.from_state(state["metadata_normaliser"])
+    cols = metadata_columns(tgt)
+    meta = meta_norm.transform(cache.table[cols].to_numpy(np.float64)) if state["blocks"] else None
+    voxel = VoxelStandardiser.from_state(state["voxel_standardiser"]) if state["voxel_standardiser"] else None
+    vols = [cache.volumes(m) for m in state["channels"]]
+    conn = cache.connectivity() if "connectivity" in state["imaging"] else None
+    outs = []
+    for s in range(0, len(rows), batch_size):
+        r = rows[s:s + batch_size]
+        b = {}
+        if vols:
+            x = torch.from_numpy(np.stack([np.asarray(a[r]) for a in vols], 1)).float()
+            b["volumes"] = voxel(x) if voxel is not None else x
+        if conn is not None:
+            b["connectivity"] = torch.from_numpy(np.asarray(conn[r], np.float32))
+        if meta is not None:
+            b["metadata"] = torch.from_numpy(meta[r])
+        outs.append(model(b).numpy())
+    out = np.concatenate(outs)
+    table = pd.DataFrame({"biobank_id": cache.table["biobank_id"].to_numpy()[rows],
+                          "split": cache.table["split"].to_numpy()[rows]})
+    if tgt.is_binary:
+        prob = 1 / (1 + np.exp(-out[:, 1]))
+        table[f"{tgt.key}_probability"] = prob
+        table[f"{tgt.key}_predicted"] = (prob >= 0.5).astype(int)
+    else:
+        tt = TargetTransform(**state["target_transform"])
+        table[f"{tgt.key}_predicted"] = tt.inverse_transform(out[:, 0])
+    if tgt.key in cache.table.columns:
+        table[f"{tgt.key}_true"] = cache.table[tgt.key].to_numpy()[rows]
+    return table

@@ -1,0 +1,195 @@
+"""The training engine: every rule of SPEC, resume, clear errors, predict."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from legibility.cli import main
+from legibility.data.cache import build_cache
+from legibility.data.layout import load_dataset
+from legibility.errors import LegibilityError
+from legibility.study import TARGETS
+from legibility.train import ModelData, TrainConfig, epoch_order, metadata_columns, resolve_inputs, train_model
+from legibility.transforms import TargetTransform
+
+
+@pytest.fixture(scope="module")
+def cache(tiny_cohort):
+    return build_cache(load_dataset(tiny_cohort), 32, progress=False)
+
+
+def cfg(**kw):
+    base = dict(target="age", inputs=("t1", "flair"), epochs=3, batch_size=8, progress=False, seed=1)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_leakage_rule_zeroes_own_domain_and_drops_target(cache):
+    c = cfg(target="hb", inputs=("metadata",), metadata_blocks=("constitutional", "serology", "disease"))
+    with pytest.warns(UserWarning, match="own domain"):
+        tgt, inputs = resolve_inputs(c.target, c.inputs, c.metadata_blocks)
+    assert inputs.blocks == {"constitutional", "disease"}
+    data = ModelData(cache, tgt, inputs, c)
+    cols = metadata_columns(tgt)
+    assert "hb" not in cols
+    assert len(cols) == 24
+    meta = data.meta
+    for j, col in enumerate(cols):
+        if TARGETS[col].domain in ("serology", "psychology"):
+            assert np.all(meta[:, j] == 0), col
+        else:
+            assert np.any(meta[:, j] != 0), col
+
+
+def test_metadata_normaliser_fitted_on_train_only(cache):
+    tgt, inputs = resolve_inputs("hb", ("metadata",), ("constitutional",))
+    data = ModelData(cache, tgt, inputs, cfg(target="hb"))
+    age = metadata_columns(tgt).index("age")
+    train = data.rows["train"]
+    assert data.meta[train, age].mean() == pytest.approx(0, abs=1e-6)
+    assert data.meta[train, age].std() == pytest.approx(1, abs=1e-6)
+    sex = metadata_columns(tgt).index("sex")
+    assert set(np.unique(data.meta[:, sex])) <= {0.0, 1.0}  # binary stays 0/1
+
+
+def test_undersampling_balances_each_epoch():
+    y = np.array([1] * 30 + [0] * 70)
+    a = epoch_order(y, True, np.random.default_rng(0))
+    b = epoch_order(y, True, np.random.default_rng(1))
+    assert len(a) == 60
+    assert y[a].sum() == 30
+    assert set(a) != set(b)  # a fresh random majority subset every epoch
+    assert len(epoch_order(y.astype(float), False, np.random.default_rng(0))) == 100
+
+
+def test_target_transform_and_exact_inverse():
+    y = np.random.default_rng(0).lognormal(4, 0.5, 500)
+    t = TargetTransform().fit(y)
+    s = t.transform(y)
+    assert s.min() == pytest.approx(-1)
+    assert s.max() == pytest.approx(1)
+    inside = (y >= t.lo) & (y <= t.hi)
+    np.testing.assert_allclose(t.inverse_transform(s)[inside], y[inside], rtol=1e-10)
+    assert np.all(t.inverse_transform(s)[~inside] != y[~inside])  # the clamp is the only loss
+    t2 = TargetTransform(**t.state())
+    np.testing.assert_allclose(t2.inverse_transform(s), t.inverse_transform(s))
+
+
+def test_trains_and_writes_outputs(cache, tmp_path):
+    row = train_model(cache, cfg(target="sex", inputs=("t1", "flair", "connectivity")), tmp_path)
+    out = tmp_path / "sex__t1-flair-connectivity"
+    for f in ("metrics.csv", "training_progress.csv", "best_model.pt", "last.pt",
+              "training_curves.png", "confusion_matrix.png"):
+        assert (out / f).exists(), f
+    m = pd.read_csv(out / "metrics.csv")
+    assert m.Mode.tolist() == ["Validation", "Test"]
+    assert m.Target.iloc[0] == "Sex (Male)"
+    assert m.Inputs.iloc[0] == "rsfMRI Connectivity + FLAIR + T1"
+    assert {"n", "ci_metric", "ci_low", "ci_high", "seed", "device", "linear_balanced_accuracy",
+            "linear_r2", "linear_mae"} <= set(m.columns)
+    assert (m.r2 == 0).all()
+    assert row["Balanced accuracy"] >= 0
+    state = torch.load(out / "best_model.pt", weights_only=True)
+    assert {"model", "model_config", "target_transform", "metadata_normaliser", "voxel_standardiser"} <= set(state)
+
+
+def test_continuous_metrics_in_original_units(cache, tmp_path):
+    train_model(cache, cfg(), tmp_path)
+    out = tmp_path / "age__t1-flair"
+    preds = pd.read_csv(out / "test_predictions.csv")
+    assert preds.prediction.between(30, 100).all()  # years, not the [-1, 1] training scale
+    m = pd.read_csv(out / "metrics.csv").iloc[1]
+    assert pytest.approx(np.abs(preds.truth - preds.prediction).mean()) == m.MAE
+    assert (out / "predicted_vs_true.png").exists()
+
+
+def test_same_seed_same_metrics(cache, tmp_path):
+    a = train_model(cache, cfg(epochs=2), tmp_path / "a")
+    b = train_model(cache, cfg(epochs=2), tmp_path / "b")
+    for k in ("r2", "MAE", "Loss"):
+        assert a[k] == b[k]
+
+
+def test_killed_mid_epoch_then_restored_equals_uninterrupted(cache, tmp_path, monkeypatch):
+    full = train_model(cache, cfg(epochs=4), tmp_path / "full")
+    import legibility.train as tr
+
+    real = tr.ModelData.batch
+    calls = {"n": 0}
+
+    def dying(self, rows, **kw):
+        calls["n"] += 1
+        if calls["n"] == 12:  # in the middle of the third epoch
+            raise KeyboardInterrupt
+        return real(self, rows, **kw)
+
+    monkeypatch.setattr(tr.ModelData, "batch", dying)
+    with pytest.raises(KeyboardInterrupt):
+        train_model(cache, cfg(epochs=4), tmp_path / "resumed")
+    monkeypatch.setattr(tr.ModelData, "batch", real)
+    resumed = train_model(cache, cfg(epochs=4), tmp_path / "resumed", restore=True)
+    for k in ("r2", "MAE", "Loss", "Balanced accuracy"):
+        assert resumed[k] == pytest.approx(full[k], abs=1e-6), k
+    hist = pd.read_csv(tmp_path / "resumed" / "age__t1-flair" / "training_progress.csv")
+    assert hist.epoch.tolist() == [0, 1, 2, 3]
+
+
+def test_corrupt_checkpoint_is_named(cache, tmp_path):
+    train_model(cache, cfg(epochs=1), tmp_path)
+    last = tmp_path / "age__t1-flair" / "last.pt"
+    last.write_bytes(b"garbage")
+    with pytest.raises(LegibilityError, match=f"Checkpoint {last} is corrupt"):
+        train_model(cache, cfg(epochs=2), tmp_path, restore=True)
+
+
+def test_mismatched_checkpoint_is_refused(cache, tmp_path):
+    train_model(cache, cfg(epochs=1), tmp_path)
+    with pytest.raises(LegibilityError, match="belongs to another run"):
+        train_model(cache, cfg(epochs=2, seed=5), tmp_path, restore=True)
+
+
+@pytest.mark.parametrize(("kw", "message"), [
+    ({"target": "agee"}, "Did you mean 'age'"),
+    ({"inputs": ("t2",)}, "valid inputs: t1, flair, dwi, connectivity, metadata"),
+    ({"target": "age", "inputs": ("metadata",), "metadata_blocks": ("constitutional",)}, "No inputs left"),
+])
+@pytest.mark.filterwarnings("ignore:the constitutional block")
+def test_clear_errors(kw, message):
+    c = cfg(**kw)
+    with pytest.raises((KeyError, ValueError), match=message):
+        resolve_inputs(c.target, c.inputs, c.metadata_blocks)
+
+
+def test_diagnostic_mode_runs_on_constant_inputs(cache, tmp_path):
+    row = train_model(cache, cfg(diagnostic=True, epochs=1), tmp_path)
+    assert np.isfinite(row["Loss"])
+
+
+def test_train_and_predict_commands(tiny_cohort, tmp_path, capsys):
+    assert main(["train", "--inpath", str(tiny_cohort), "--outpath", str(tmp_path), "--target", "hb",
+                 "--inputs", "dwi", "metadata", "--metadata_blocks", "constitutional", "disease",
+                 "--epochs", "2", "--batch_size", "8"]) == 0
+    assert "Hb from DWI + Non-imaging data (C + D)" in capsys.readouterr().out
+    model = tmp_path / "hb__dwi__meta-c-d"
+    out = tmp_path / "pred.csv"
+    assert main(["predict", "--model", str(model), "--inpath", str(tiny_cohort), "--out", str(out)]) == 0
+    pred = pd.read_csv(out)
+    assert len(pred) == 40
+    assert pred.hb_predicted.between(5, 25).all()
+
+
+def test_predict_refuses_data_lacking_an_input(tiny_cohort, tmp_path):
+    import shutil
+
+    from legibility import paths
+
+    train_model(build_cache(load_dataset(tiny_cohort), 32, progress=False),
+                cfg(target="sex", inputs=("connectivity",), epochs=1), tmp_path / "m")
+    data = tmp_path / "noconn"
+    shutil.copytree(tiny_cohort, data, ignore=shutil.ignore_patterns("_cache"))
+    for folder in ("TRAIN", "TEST"):
+        for p in paths.fmri_paths(data, folder):
+            p.unlink()
+    assert main(["predict", "--model", str(tmp_path / "m" / "sex__connectivity"), "--inpath", str(data),
+                 "--out", str(tmp_path / "p.csv")]) == 2
