@@ -6,4 +6,5 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 if __name__ == "__main__":
-    runpy.run_path(str(HERE / "cohort_and_cache.py"), run_name="__main__")
+    for script in ("cohort_and_cache.py", "training_throughput.py"):
+        runpy.run_path(str(HERE / script), run_name="__main__")

@@ -54,6 +54,7 @@ class TrainConfig:
     voxel_standardise: bool = True  # centre/scale each voxel on the training set
     tensorboard: bool = False
     progress: bool = True
+    shuffle_images: bool = False  # control: each participant reads another's images (same split)
     extra: dict = field(default_factory=dict)
 
 
@@ -133,6 +134,12 @@ class ModelData:
         self.meta_raw = table[cols].to_numpy(np.float64)
         self.meta_norm = MetadataNormaliser().fit(self.meta_raw[train], binary, keep)
         self.meta = self.meta_norm.transform(self.meta_raw)
+        # Control: volumes and connectivity read from a random other participant of the same split.
+        self.source = np.arange(len(table))
+        if cfg.shuffle_images:
+            rng = np.random.default_rng(cfg.seed + 999)
+            for idx in self.rows.values():
+                self.source[idx] = rng.permutation(idx)
         self.voxel = None
         if self.channels and cfg.voxel_standardise and not cfg.diagnostic:
             self.voxel = VoxelStandardiser().fit(self.volumes, train)
@@ -145,8 +152,9 @@ class ModelData:
 
     def batch(self, rows, augment: bool = False, rng=None) -> dict[str, torch.Tensor]:
         rows = np.asarray(rows)
-        order = np.argsort(rows)  # memmaps read fastest in order
-        srt = rows[order]
+        src = self.source[rows]
+        order = np.argsort(src)  # memmaps read fastest in order
+        srt = src[order]
         back = np.argsort(order)
         out = {"target": torch.from_numpy(self.target_values(rows)), "id": rows}
         if self.channels:

@@ -83,7 +83,66 @@ save_figure(ax.figure, "cohort_mean_connectivity", figures_dir)
 """),
 ]
 
-NOTEBOOKS = {"01_cohort.ipynb": COHORT}
+TRAIN = [
+    ("md", """
+# 02 · Train one model
+
+One model of the paper's grid, as a worked example: one target, one set of inputs, trained with
+the paper's rules (Adam, early stopping on validation loss, the best model kept), then judged on
+the held-out test set in original units, beside a linear model given the same inputs and, on a
+synthetic cohort, beside the ground-truth ceiling.
+"""),
+    ("parameters", """
+data_path: str = "results/data/synthetic"  # dataset folder or manifest CSV (notebook 01 writes this one)
+outpath: str = "results/models"  # where model folders go
+target: str = "age"  # a target key or the paper's name
+inputs: str = "t1 flair"  # space-separated input keys: t1 flair dwi connectivity metadata
+metadata_blocks: str = ""  # space-separated domains, e.g. "constitutional disease"
+preset: str = "cpu"  # "cpu" (narrow, 32^3) or "paper" (the paper's widths)
+side: int = 32  # working side of the volumes
+epochs: int = 30  # at most this many epochs (early stopping may end sooner)
+patience: int = 10  # epochs without a better validation loss before stopping
+lr: float = 1e-3  # Adam learning rate
+batch_size: int = 32  # participants per batch
+seed: int = 0  # random seed
+"""),
+    ("code", """
+import pandas as pd
+from IPython.display import Image, display
+
+from legibility.data.cache import build_cache
+from legibility.data.layout import load_dataset
+from legibility.train import TrainConfig, train_model
+from legibility.evaluation import ceiling_for
+"""),
+    ("code", """
+cache = build_cache(load_dataset(data_path), side)
+config = TrainConfig(target=target, inputs=tuple(inputs.split()), metadata_blocks=tuple(metadata_blocks.split()),
+                     preset=preset, side=side, epochs=epochs, patience=patience, lr=lr,
+                     batch_size=batch_size, seed=seed)
+result = train_model(cache, config, outpath)
+"""),
+    ("md", "## Test performance, beside the linear peer and the ceiling"),
+    ("code", """
+ceiling_for(data_path, result)
+"""),
+    ("md", "## Training curves and test predictions"),
+    ("code", """
+from legibility.study import model_name
+from legibility.train import resolve_inputs
+
+folder = f"{outpath}/{model_name(*resolve_inputs(target, inputs, metadata_blocks))}"
+display(Image(f"{folder}/training_curves.png"))
+for name in ("predicted_vs_true.png", "confusion_matrix.png"):
+    try:
+        display(Image(f"{folder}/{name}"))
+    except (FileNotFoundError, ValueError):
+        pass
+pd.read_csv(f"{folder}/metrics.csv").T
+"""),
+]
+
+NOTEBOOKS = {"01_cohort.ipynb": COHORT, "02_train.ipynb": TRAIN}
 
 if __name__ == "__main__":
     for name, cells in NOTEBOOKS.items():

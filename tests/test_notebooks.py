@@ -10,7 +10,7 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 
 def test_there_are_notebooks():
-    assert [p.name for p in NOTEBOOKS][:1] == ["01_cohort.ipynb"]
+    assert [p.name for p in NOTEBOOKS][:2] == ["01_cohort.ipynb", "02_train.ipynb"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -41,3 +41,18 @@ def test_notebook_01_runs_at_tiny_size(tmp_path):
     report = "".join("".join(o.get("text", "")) for c in executed["cells"] if c["cell_type"] == "code"
                      for o in c.get("outputs", []))
     assert "20 participants" in report
+
+
+def test_notebook_02_trains_one_model_at_tiny_size(tiny_cohort, tmp_path):
+    import papermill as pm
+
+    out = tmp_path / "02.ipynb"
+    pm.execute_notebook(
+        str(ROOT / "notebooks" / "02_train.ipynb"), str(out),
+        parameters={"data_path": str(tiny_cohort), "outpath": str(tmp_path / "models"), "target": "sex",
+                    "inputs": "t1 flair", "epochs": 2, "batch_size": 8},
+        progress_bar=False, cwd=str(ROOT))
+    assert (tmp_path / "models" / "sex__t1-flair" / "metrics.csv").exists()
+    text = out.read_text()
+    assert "linear peer" in text
+    assert "ceiling" in text

@@ -1,0 +1,79 @@
+"""Training throughput (samples/s) of both presets: forward + backward + Adam step on random
+inputs of the right shape (data loading apart), a few steps after a warm-up.
+
+On CPU: ``cpu`` preset at 32^3 and ``paper`` preset at 64^3 (small batches), fp32.
+On a GPU (where one is present): the ``paper`` preset at 64^3 and 128^3, fp32 vs bf16 autocast.
+
+Usage: python benchmarks/training_throughput.py
+Writes benchmarks/results/training_throughput.{csv,md}.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from legibility.model import FusedModel, preset
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def throughput(name: str, side: int, batch: int, device: str, bf16: bool, steps: int = 4, warmup: int = 1):
+    cfg = preset(name, side=side, use_connectivity=True, use_metadata=True, n_edges=64_620, n_outputs=1)
+    model = FusedModel(cfg).to(device).train()
+    opt = torch.optim.Adam([p for _, p in model.trainable()], lr=1e-4)
+    b = {"volumes": torch.randn(batch, 3, side, side, side, device=device),
+         "connectivity": torch.randn(batch, 64_620, device=device),
+         "metadata": torch.randn(batch, 24, device=device)}
+    y = torch.randn(batch, 1, device=device)
+    ctx = (torch.autocast("cuda", dtype=torch.bfloat16) if bf16 else torch.autocast(device.split(":")[0], enabled=False))
+
+    def step():
+        with ctx:
+            loss = (model(b).float() - y).pow(2).mean()
+        loss = loss + model.penalty()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    for _ in range(warmup):
+        step()
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    t = time.perf_counter()
+    for _ in range(steps):
+        step()
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    sec = time.perf_counter() - t
+    peak = torch.cuda.max_memory_allocated() / 2**30 if device.startswith("cuda") else float("nan")
+    return {"preset": name, "side": side, "batch": batch, "device": device, "precision": "bf16" if bf16 else "fp32",
+            "samples_per_s": steps * batch / sec, "peak_gib": peak}
+
+
+def main():
+    rows = [throughput("cpu", 32, 32, "cpu", False, steps=6), throughput("paper", 64, 4, "cpu", False, steps=2)]
+    if torch.cuda.is_available():
+        for side, batch in ((64, 64), (128, 16)):
+            for bf16 in (False, True):
+                rows.append(throughput("paper", side, batch, "cuda", bf16, steps=10, warmup=3))
+    else:
+        rows.append({"preset": "paper", "side": 64, "device": "no GPU"})
+    df = pd.DataFrame(rows)
+    df["machine"] = f"{platform.node()} {os.cpu_count()} cores" + (
+        f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else "")
+    df["torch_threads"] = torch.get_num_threads()
+    df["date"] = time.strftime("%Y-%m-%d")
+    RESULTS.mkdir(exist_ok=True)
+    df.to_csv(RESULTS / "training_throughput.csv", index=False)
+    print(df.to_string(index=False))
+
+
+if __name__ == "__main__":
+    main()
