@@ -31,7 +31,8 @@ def throughput(name: str, side: int, batch: int, device: str, bf16: bool, steps:
          "connectivity": torch.randn(batch, 64_620, device=device),
          "metadata": torch.randn(batch, 24, device=device)}
     y = torch.randn(batch, 1, device=device)
-    ctx = (torch.autocast("cuda", dtype=torch.bfloat16) if bf16 else torch.autocast(device.split(":")[0], enabled=False))
+    ctx = (torch.autocast("cuda", dtype=torch.bfloat16) if bf16
+           else torch.autocast(device.split(":")[0], enabled=False))
 
     def step():
         with ctx:
