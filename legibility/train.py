@@ -140,6 +140,7 @@ class ModelData:
             rng = np.random.default_rng(cfg.seed + 999)
             for idx in self.rows.values():
                 self.source[idx] = rng.permutation(idx)
+        self.augmenter = Augmenter() if cfg.augment and self.channels else None
         self.voxel = None
         if self.channels and cfg.voxel_standardise and not cfg.diagnostic:
             self.voxel = VoxelStandardiser().fit(self.volumes, train)
@@ -165,7 +166,7 @@ class ModelData:
             if self.voxel is not None:
                 x = self.voxel(x)
             if augment:
-                x = augment_volumes(x, rng)
+                x = self.augmenter(x, rng)
             out["volumes"] = x
         if self.conn is not None:
             c = torch.from_numpy(np.asarray(self.conn[srt], np.float32)[back])
@@ -179,37 +180,32 @@ class ModelData:
         return int(self.conn.shape[1]) if self.conn is not None else 1
 
 
-def augment_volumes(x: torch.Tensor, rng: np.random.Generator, p: float = 0.05) -> torch.Tensor:
-    """Small augmentations with probability ``p`` per sample (SPEC): affine (~2 degrees rotation
-    and shear, 2 voxels translation, 1% scale), a smooth elastic displacement, a histogram shift."""
-    import torch.nn.functional as F
+class Augmenter:
+    """Small augmentations (SPEC), each applied with probability ``p`` to a sample, with MONAI's
+    transforms: affine (~2 degrees rotation and shear, 2 voxels translation, 1% scale), a smooth
+    elastic deformation, a histogram shift. Seeded from the epoch's generator, so a resumed run
+    replays them exactly."""
 
-    out = x.clone()
-    for i in range(x.shape[0]):
-        if rng.random() >= p:
-            continue
-        ang = np.deg2rad(rng.uniform(-2, 2, 3))
-        rot = torch.tensor(_rot(ang), dtype=torch.float32)
-        shear = torch.eye(3) + torch.tensor(rng.uniform(-0.035, 0.035, (3, 3)) * (1 - np.eye(3)), dtype=torch.float32)
-        a = rot @ shear * float(rng.uniform(0.99, 1.01))
-        t = torch.tensor(rng.uniform(-2, 2, 3) * 2 / x.shape[-1], dtype=torch.float32)
-        theta = torch.cat([a, t[:, None]], 1)[None]
-        grid = F.affine_grid(theta, x[i:i + 1].shape, align_corners=False)
-        coarse = torch.tensor(rng.normal(0, 0.01, (1, 3, 4, 4, 4)), dtype=torch.float32)
-        warp = F.interpolate(coarse, size=x.shape[-3:], mode="trilinear", align_corners=False)
-        grid = grid + warp.permute(0, 2, 3, 4, 1)
-        vol = F.grid_sample(x[i:i + 1], grid, align_corners=False, padding_mode="border")
-        out[i] = vol[0] + float(rng.normal(0, 0.05))  # histogram shift
-    return out
+    def __init__(self, p: float = 0.05):
+        from monai.transforms import Rand3DElastic, RandAffine, RandHistogramShift
 
+        rad = float(np.deg2rad(2.0))
+        self.transforms = [
+            RandAffine(prob=p, rotate_range=(rad,) * 3, shear_range=(0.035,) * 3, translate_range=(2,) * 3,
+                       scale_range=(0.01,) * 3, padding_mode="border"),
+            Rand3DElastic(sigma_range=(6, 8), magnitude_range=(5, 10), prob=p, padding_mode="border"),
+            RandHistogramShift(num_control_points=10, prob=p),
+        ]
 
-def _rot(a):
-    cx, cy, cz = np.cos(a)
-    sx, sy, sz = np.sin(a)
-    rx = np.array([[1, 0, 0], [0, cx, -sx], [0, sx, cx]])
-    ry = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
-    rz = np.array([[cz, -sz, 0], [sz, cz, 0], [0, 0, 1]])
-    return rz @ ry @ rx
+    def __call__(self, x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+        out = x.clone()
+        for i in range(x.shape[0]):
+            vol = x[i]
+            for t in self.transforms:
+                t.set_random_state(int(rng.integers(2**31)))
+                vol = t(vol)
+            out[i] = torch.as_tensor(vol)
+        return out
 
 
 def epoch_order(y_train: np.ndarray, binary: bool, rng: np.random.Generator) -> np.ndarray:
@@ -327,7 +323,11 @@ def train_model(cache: Cache, cfg: TrainConfig, outpath, restore: bool = False) 
             best_state = _load_checkpoint(best_path)["model"]
     writer = None
     if cfg.tensorboard:
-        from torch.utils.tensorboard import SummaryWriter
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError as err:
+            raise LegibilityError("--tensorboard needs the tensorboard package: "
+                                  "`.venv/bin/pip install tensorboard`, or drop the flag.") from err
 
         writer = SummaryWriter(str(out / "tensorboard"))
     t0 = time.perf_counter() - (history[-1]["seconds"] if history else 0.0)
@@ -353,7 +353,7 @@ def train_model(cache: Cache, cfg: TrainConfig, outpath, restore: bool = False) 
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            total += float(fit) * len(b["target"])
+            total += fit.item() * len(b["target"])
             count += len(b["target"])
         _, val_loss = _predict_rows(model, data, data.rows["val"], device, cfg.batch_size)
         row = {"epoch": epoch, "train_loss": total / max(count, 1), "val_loss": val_loss,

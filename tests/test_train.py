@@ -193,3 +193,20 @@ def test_predict_refuses_data_lacking_an_input(tiny_cohort, tmp_path):
             p.unlink()
     assert main(["predict", "--model", str(tmp_path / "m" / "sex__connectivity"), "--inpath", str(data),
                  "--out", str(tmp_path / "p.csv")]) == 2
+
+
+def test_augmentations_are_small_seeded_and_keep_shape():
+    from legibility.train import Augmenter
+
+    g = torch.linspace(-1, 1, 32)
+    blob = torch.exp(-(g[:, None, None] ** 2 + g[None, :, None] ** 2 + g[None, None, :] ** 2) / 0.3)
+    x = blob.expand(4, 3, 32, 32, 32).clone()  # smooth, like anatomy
+    aug = Augmenter(p=1.0)
+    a = aug(x, np.random.default_rng(0))
+    b = aug(x, np.random.default_rng(0))
+    assert a.shape == x.shape
+    assert torch.equal(a, b)  # same generator, same augmentation
+    assert float((a - x).abs().mean()) > 0
+    for i in range(4):  # small: the augmented volume still looks like the original
+        assert float(torch.corrcoef(torch.stack([a[i].flatten(), x[i].flatten()]))[0, 1]) > 0.9
+    assert torch.equal(Augmenter(p=0.0)(x, np.random.default_rng(0)), x)  # off: untouched
