@@ -242,6 +242,26 @@ def _identity(cfg: TrainConfig, tgt: Target, inputs: InputSet) -> dict:
 
 
 # ----------------------------------------------------------------------------- training
+def _batches(data: ModelData, chunks, seeds, cfg: TrainConfig):
+    """The epoch's batches in order; with ``num_workers`` > 0 assembled ahead in threads."""
+    def make(i):
+        return data.batch(chunks[i], augment=cfg.augment, rng=np.random.default_rng(int(seeds[i])))
+
+    if cfg.num_workers <= 0:
+        yield from (make(i) for i in range(len(chunks)))
+        return
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(cfg.num_workers) as pool:
+        ahead = min(len(chunks), 2 * cfg.num_workers)
+        pending = deque(pool.submit(make, i) for i in range(ahead))
+        for nxt in range(ahead, len(chunks) + ahead):
+            yield pending.popleft().result()
+            if nxt < len(chunks):
+                pending.append(pool.submit(make, nxt))
+
+
 def _loss_fn(binary: bool):
     if binary:
         bce = nn.BCEWithLogitsLoss()  # sigmoid + binary cross-entropy on one-hot labels
@@ -345,8 +365,10 @@ def train_model(cache: Cache, cfg: TrainConfig, outpath, restore: bool = False) 
             order = order[:-1]  # BatchNorm cannot train on a batch of one
         model.train()
         total, count = 0.0, 0
-        for s in range(0, len(order), cfg.batch_size):
-            b = _to(data.batch(order[s:s + cfg.batch_size], augment=cfg.augment, rng=rng), device)
+        chunks = [order[s:s + cfg.batch_size] for s in range(0, len(order), cfg.batch_size)]
+        seeds = rng.integers(2**31, size=len(chunks))  # one generator per batch: same with any workers
+        for b in _batches(data, chunks, seeds, cfg):
+            b = _to(b, device)
             with _autocast(device):
                 fit = loss_fn(model(b).float(), b["target"])
             loss = fit + model.penalty()

@@ -210,3 +210,10 @@ def test_augmentations_are_small_seeded_and_keep_shape():
     for i in range(4):  # small: the augmented volume still looks like the original
         assert float(torch.corrcoef(torch.stack([a[i].flatten(), x[i].flatten()]))[0, 1]) > 0.9
     assert torch.equal(Augmenter(p=0.0)(x, np.random.default_rng(0)), x)  # off: untouched
+
+
+def test_loader_workers_do_not_change_results(cache, tmp_path):
+    a = train_model(cache, cfg(epochs=2), tmp_path / "a")
+    b = train_model(cache, cfg(epochs=2, num_workers=2), tmp_path / "b")
+    assert a["r2"] == b["r2"]
+    assert a["Loss"] == b["Loss"]
