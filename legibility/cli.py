@@ -107,7 +107,7 @@ def _cmd_paper(args) -> int:
     from legibility import paths
     from legibility.pipeline import run_paper
 
-    params = {"n_participants": args.n, "side": args.side, "seed": args.seed,
+    params = {"n_participants": args.n, "side": args.side, "seed": args.seed, "epochs": args.epochs,
               "figures_dir": str(paths.FIGURES)}
     if args.inpath:
         params["data_path"] = args.inpath
@@ -180,7 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     pp = sub.add_parser("paper", help="run the notebooks in order with papermill (the main job)")
     pp.add_argument("--inpath", default="", help="your dataset (default: a synthetic cohort)")
-    pp.add_argument("--n", type=int, default=1000, help="synthetic cohort size (default 1000)")
+    pp.add_argument("--n", type=int, default=500, help="synthetic cohort size (default 500)")
+    pp.add_argument("--epochs", type=int, default=12, help="most epochs per model (default 12)")
     pp.add_argument("--side", type=int, default=32, help="working side of the volumes (default 32)")
     pp.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     pp.set_defaults(func=_cmd_paper)

@@ -20,14 +20,18 @@ def _accepted(nb_path: Path) -> set[str]:
     return set(pm.inspect_notebook(str(nb_path)))
 
 
-def run_paper(parameters: dict | None = None, notebooks_dir=None, out_dir=None,
+def run_paper(parameters: dict | None = None, notebooks_dir=None, results_dir=None,
               progress: bool = True) -> list[Path]:
-    """Execute every ``notebooks/NN_*.ipynb`` in order; each gets the parameters it declares."""
+    """Execute every ``notebooks/NN_*.ipynb`` in order; each gets the parameters it declares.
+
+    Executed copies go to ``results_dir/notebooks/``; the wall time to ``results_dir/paper_wall_time.txt``.
+    """
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
     notebooks_dir = Path(notebooks_dir or paths.NOTEBOOKS)
-    out_dir = Path(out_dir or paths.RESULTS / "notebooks")
+    results_dir = Path(results_dir or paths.RESULTS)
+    out_dir = results_dir / "notebooks"
     out_dir.mkdir(parents=True, exist_ok=True)
     parameters = dict(parameters or {})
     done = []
@@ -44,5 +48,5 @@ def run_paper(parameters: dict | None = None, notebooks_dir=None, out_dir=None,
                 f"{nb.name} failed in cell {err.exec_count}: {err.ename}: {err.evalue}\n"
                 f"The executed copy with the traceback is {target}.") from err
         done.append(target)
-    (paths.RESULTS / "paper_wall_time.txt").write_text(f"{time.perf_counter() - t0:.1f} s\n")
+    (results_dir / "paper_wall_time.txt").write_text(f"{time.perf_counter() - t0:.1f} s\n")
     return done

@@ -56,3 +56,33 @@ def test_notebook_02_trains_one_model_at_tiny_size(tiny_cohort, tmp_path):
     text = out.read_text()
     assert "linear peer" in text
     assert "ceiling" in text
+
+
+def test_paper_pipeline_runs_notebooks_in_order(tmp_path):
+    from legibility.pipeline import run_paper
+
+    data = tmp_path / "data"
+    done = run_paper({"synthetic_dir": str(data), "data_path": str(data), "n_participants": 24, "side": 32,
+                      "ceiling_n": 1000, "epochs": 1, "batch_size": 8, "outpath": str(tmp_path / "models"),
+                      "figures_dir": str(tmp_path / "figs"), "target": "sex"},
+                     results_dir=tmp_path / "results", progress=False)
+    assert [p.name for p in done][:2] == ["01_cohort.ipynb", "02_train.ipynb"]
+    assert (tmp_path / "results" / "paper_wall_time.txt").exists()
+    assert (tmp_path / "models" / "sex__t1-flair" / "metrics.csv").exists()
+
+
+def test_a_failing_notebook_stops_the_run_and_names_the_cell(tmp_path):
+    import nbformat
+
+    from legibility.pipeline import run_paper
+
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_code_cell("raise ValueError('boom')")]
+    nbformat.write(nb, nbs / "01_fail.ipynb")
+    nbformat.write(nb, nbs / "02_never.ipynb")
+    with pytest.raises(RuntimeError, match="01_fail.ipynb failed in cell 2: ValueError: boom"):
+        run_paper({}, notebooks_dir=nbs, results_dir=tmp_path / "r", progress=False)
+    assert not (tmp_path / "r" / "notebooks" / "02_never.ipynb").exists()
