@@ -24,7 +24,7 @@ import numpy as np
 from legibility import __version__, paths
 from legibility.cohort import anatomy, connectome
 from legibility.cohort.characteristics import draw_latents, make_characteristics
-from legibility.cohort.information import MODALITIES, observe, unshrunk
+from legibility.cohort.information import MODALITIES, RHO2, observe, unshrunk
 from legibility.study import TARGETS
 
 __all__ = ["generate_cohort", "CODE_GAIN"]
@@ -32,7 +32,7 @@ __all__ = ["generate_cohort", "CODE_GAIN"]
 # Strength of the many small regional effects (fraction of grey-matter density or FA per unit
 # of the standardised observation); calibrated so that models can read them at the paper's
 # scale of effects -- see .information for what they carry.
-CODE_GAIN = {"structural": 0.06, "dwi": 0.06, "connectivity": 0.3}
+CODE_GAIN = {"structural": 0.5, "dwi": 0.5, "connectivity": 0.3}
 TRAIN_FRACTION = 0.8  # the paper's TRAIN : TEST ratio (COHORT_FACTS "Codings we choose")
 _SEX_CUT = 0.0627  # liability threshold of 47.5% male
 
@@ -50,6 +50,14 @@ def region_code(n_regions: int, n_codes: int, modality: str) -> np.ndarray:
     return np.ascontiguousarray(q.T)
 
 
+def weighted_code(obs, modality: str) -> np.ndarray:
+    """The observations each weighted by its ``rho``: a characteristic the modality carries
+    nothing of adds no regional variation (the information is unchanged, since each
+    informative component is only rescaled)."""
+    rho = np.sqrt([RHO2[c][MODALITIES.index(modality)] for c in obs[modality].columns])
+    return obs[modality].to_numpy() * rho
+
+
 def _maleness(liability):
     return 1.0 / (1.0 + np.exp(-(liability - _SEX_CUT) / 0.05))
 
@@ -57,8 +65,8 @@ def _maleness(liability):
 def _brains(obs, n_regions):
     """One :class:`anatomy.SubjectBrain` per participant from the modality observations."""
     s_obs, d_obs = obs["structural"], obs["dwi"]
-    cs = s_obs.to_numpy() @ region_code(n_regions, s_obs.shape[1], "structural")
-    cd = d_obs.to_numpy() @ region_code(n_regions, d_obs.shape[1], "dwi")
+    cs = weighted_code(obs, "structural") @ region_code(n_regions, s_obs.shape[1], "structural")
+    cd = weighted_code(obs, "dwi") @ region_code(n_regions, d_obs.shape[1], "dwi")
     age_s = 63.1 + 7.5 * unshrunk(obs, "structural", "age")
     age_d = 63.1 + 7.5 * unshrunk(obs, "dwi", "age")
     male_s = _maleness(unshrunk(obs, "structural", "sex"))
@@ -163,7 +171,7 @@ def generate_cohort(out, n: int = 200, side: int = 64, seed: int = 0, regions: i
         folders=folders, template=anatomy.template(regions), nodes=nodes,
         conn_age=unshrunk(obs, "connectivity", "age"),
         conn_male=_maleness(unshrunk(obs, "connectivity", "sex")),
-        conn_code=obs["connectivity"].to_numpy(np.float32),
+        conn_code=weighted_code(obs, "connectivity").astype(np.float32),
     )
     out.mkdir(parents=True, exist_ok=True)
     workers = workers or min(os.cpu_count() or 1, 8)
