@@ -37,7 +37,11 @@ def run_paper(parameters: dict | None = None, notebooks_dir=None, results_dir=No
     done = []
     t0 = time.perf_counter()
     for nb in sorted(notebooks_dir.glob("[0-9][0-9]_*.ipynb")):
-        params = {k: v for k, v in parameters.items() if k in _accepted(nb)}
+        accepted = _accepted(nb)
+        params = {k: v for k, v in parameters.items() if k in accepted}
+        if "data_path" in accepted and "synthetic_dir" not in accepted and "data_path" not in parameters \
+                and "synthetic_dir" in parameters:
+            params["data_path"] = parameters["synthetic_dir"]  # the cohort notebook 01 generated
         target = out_dir / nb.name
         print(f"[{time.perf_counter() - t0:6.0f} s] running {nb.name} {params}")
         try:

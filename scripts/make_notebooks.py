@@ -107,6 +107,8 @@ batch_size: int = 32  # participants per batch
 seed: int = 0  # random seed
 """),
     ("code", """
+from pathlib import Path
+
 import pandas as pd
 from IPython.display import Image, display
 
@@ -134,10 +136,8 @@ from legibility.train import resolve_inputs
 folder = f"{outpath}/{model_name(*resolve_inputs(target, inputs, metadata_blocks))}"
 display(Image(f"{folder}/training_curves.png"))
 for name in ("predicted_vs_true.png", "confusion_matrix.png"):
-    try:
+    if Path(f"{folder}/{name}").exists():
         display(Image(f"{folder}/{name}"))
-    except (FileNotFoundError, ValueError):
-        pass
 pd.read_csv(f"{folder}/metrics.csv").T
 """),
 ]

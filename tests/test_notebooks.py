@@ -62,7 +62,7 @@ def test_paper_pipeline_runs_notebooks_in_order(tmp_path):
     from legibility.pipeline import run_paper
 
     data = tmp_path / "data"
-    done = run_paper({"synthetic_dir": str(data), "data_path": str(data), "n_participants": 24, "side": 32,
+    done = run_paper({"synthetic_dir": str(data), "n_participants": 24, "side": 32,
                       "ceiling_n": 1000, "epochs": 1, "batch_size": 8, "outpath": str(tmp_path / "models"),
                       "figures_dir": str(tmp_path / "figs"), "target": "sex"},
                      results_dir=tmp_path / "results", progress=False)
