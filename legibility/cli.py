@@ -86,7 +86,6 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_predict(args) -> int:
-    import json
     from pathlib import Path
 
     from legibility.data.cache import build_cache
@@ -94,8 +93,7 @@ def _cmd_predict(args) -> int:
     from legibility.train import load_predictor, predict
 
     _, state = load_predictor(args.model)
-    side = json.loads(json.dumps(state["model_config"]))["side"]
-    cache = build_cache(load_dataset(args.inpath), side)
+    cache = build_cache(load_dataset(args.inpath), state["model_config"]["side"])
     table = predict(args.model, cache)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.out, index=False)

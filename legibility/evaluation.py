@@ -7,15 +7,14 @@ from pathlib import Path
 import pandas as pd
 
 from legibility import paths
-from legibility.study import TARGETS
+from legibility.study import target
 
 __all__ = ["ceiling_for", "main_metric"]
 
 
 def main_metric(target_display: str) -> str:
     """``Balanced accuracy`` for binary targets, ``r2`` for continuous ones."""
-    tgt = next(t for t in TARGETS.values() if t.display == target_display)
-    return "Balanced accuracy" if tgt.is_binary else "r2"
+    return "Balanced accuracy" if target(target_display).is_binary else "r2"
 
 
 def ceiling_for(data_path, row: dict) -> pd.DataFrame:

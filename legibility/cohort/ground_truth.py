@@ -27,7 +27,7 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from legibility.cohort.characteristics import draw_latents, make_characteristics
 from legibility.cohort.information import MODALITIES, MODALITY_OF_INPUT, RHO2, observe
 from legibility.metrics import score_binary, score_continuous
-from legibility.study import METRIC_COLUMNS, TARGETS, InputSet, Target, grid
+from legibility.study import DOMAINS, METRIC_COLUMNS, TARGETS, InputSet, Target, grid
 
 __all__ = ["cached_ceilings", "ceiling", "ceilings", "reference_sample"]
 
@@ -83,8 +83,7 @@ def ceilings(n: int = 40_000, seed: int = 12345, rho2=None, pairs=None,
         row.update(ceiling(values, obs, tgt, inputs))
         row.update({"Training time (mins)": 0.0, "Loss": np.nan})
         row.update(inputs.flags())
-        row["Domain"] = {"constitutional": "Constitutional", "disease": "Disease",
-                         "serology": "Serology", "psychology": "Psychology"}[tgt.domain]
+        row["Domain"] = DOMAINS[tgt.domain].name
         rows.append(row)
     return pd.DataFrame(rows, columns=list(METRIC_COLUMNS))
 
