@@ -101,6 +101,22 @@ def _cmd_predict(args) -> int:
     return 0
 
 
+def _cmd_sweep(args) -> int:
+    from legibility.sweep import SweepConfig, sweep
+
+    cfg = SweepConfig(preset=args.preset, side=args.side, epochs=args.epochs, patience=args.patience, lr=args.lr,
+                      batch_size=args.batch_size, seed=args.seed, device=args.device, num_workers=args.num_workers,
+                      data_size=args.data_size, torch_threads=args.torch_threads,
+                      cpus_per_model=args.cpus_per_model, gpus_per_model=args.gpus_per_model)
+    test = sweep(args.inpath, args.outpath, args.grid, executor=args.executor, address=args.address, config=cfg)
+    from pathlib import Path
+
+    failures = len(__import__("pandas").read_csv(Path(args.outpath) / "failures.csv"))
+    print(f"{len(test)} models in {Path(args.outpath) / 'metrics_comparison_test.csv'}"
+          + (f"; {failures} failed (see failures.csv)" if failures else ""))
+    return 1 if failures else 0
+
+
 def _cmd_paper(args) -> int:
     from legibility import paths
     from legibility.pipeline import run_paper
@@ -175,6 +191,27 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--inpath", required=True, help="dataset folder or manifest CSV")
     pr.add_argument("--out", required=True, help="CSV of predictions to write")
     pr.set_defaults(func=_cmd_predict)
+
+    sw = sub.add_parser("sweep", help="train a grid of models (locally or on Ray) and gather their metrics")
+    sw.add_argument("--inpath", required=True, help="dataset folder or manifest CSV")
+    sw.add_argument("--outpath", required=True, help="folder of the model folders and gathered tables")
+    sw.add_argument("--grid", default="quick", help="paper (700 models), quick (13) or a CSV with Target, Inputs")
+    sw.add_argument("--executor", default="local", choices=("local", "ray"))
+    sw.add_argument("--address", default=None, help="Ray cluster to join ('auto' or host:port); default: a local Ray")
+    sw.add_argument("--preset", default="cpu", choices=("cpu", "paper"))
+    sw.add_argument("--side", type=int, default=32, choices=(32, 64, 128))
+    sw.add_argument("--epochs", type=int, default=50)
+    sw.add_argument("--patience", type=int, default=30)
+    sw.add_argument("--lr", type=float, default=1e-3)
+    sw.add_argument("--batch_size", type=int, default=16)
+    sw.add_argument("--seed", type=int, default=0)
+    sw.add_argument("--device", default="cpu", help="cpu or cuda (each Ray task then asks for --gpus_per_model)")
+    sw.add_argument("--num_workers", type=int, default=0)
+    sw.add_argument("--data_size", type=int, default=None, help="only the first N participants per split")
+    sw.add_argument("--torch_threads", type=int, default=None, help="torch threads per model")
+    sw.add_argument("--cpus_per_model", type=float, default=1.0, help="Ray CPUs per model (default 1)")
+    sw.add_argument("--gpus_per_model", type=float, default=0.0, help="Ray GPUs per model (default 0)")
+    sw.set_defaults(func=_cmd_sweep)
 
     pp = sub.add_parser("paper", help="run the notebooks in order with papermill (the main job)")
     pp.add_argument("--inpath", default="", help="your dataset (default: a synthetic cohort)")

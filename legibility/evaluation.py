@@ -9,7 +9,7 @@ import pandas as pd
 from legibility import paths
 from legibility.study import target
 
-__all__ = ["ceiling_for", "main_metric"]
+__all__ = ["best_beside_ceilings", "best_models", "ceiling_for", "main_metric", "model_diagnostics"]
 
 
 def main_metric(target_display: str) -> str:
@@ -32,3 +32,65 @@ def ceiling_for(data_path, row: dict) -> pd.DataFrame:
         if len(hit):
             out["ceiling"] = float(hit[metric].iloc[0])
     return pd.DataFrame([out])
+
+
+def best_models(metrics: pd.DataFrame) -> pd.DataFrame:
+    """The best model of each target (SPEC: the highest balanced accuracy for binary targets,
+    the highest R² for continuous ones), one row per target in the table's order of first
+    appearance, with the score under ``metric``/``score``."""
+    rows = []
+    for name, group in metrics.groupby("Target", sort=False):
+        metric = main_metric(name)
+        best = group.loc[group[metric].astype(float).idxmax()]
+        rows.append({**best.to_dict(), "metric": metric, "score": float(best[metric])})
+    return pd.DataFrame(rows).reset_index(drop=True)
+
+
+def best_beside_ceilings(metrics: pd.DataFrame, data_path=None) -> pd.DataFrame:
+    """Every target's best model beside its linear peer and, on a synthetic cohort, the
+    ground-truth ceiling of the same input set and the best ceiling over the target's inputs."""
+    best = best_models(metrics)
+    out = pd.DataFrame({"Target": best.Target, "Domain": best.Domain, "Inputs": best.Inputs,
+                        "metric": best.metric, "deep model": best.score})
+    if "ci_low" in best:
+        out["ci_low"], out["ci_high"] = best.ci_low, best.ci_high
+    if "linear_r2" in best:
+        out["linear peer"] = [r.linear_balanced_accuracy if r.metric == "Balanced accuracy" else r.linear_r2
+                              for r in best.itertuples()]
+    gt_path = Path(data_path) / paths.GROUND_TRUTH if data_path else None
+    if gt_path is not None and gt_path.exists():
+        gt = pd.read_csv(gt_path)
+        same, top = [], []
+        for r in best.itertuples():
+            g = gt[gt.Target == r.Target]
+            hit = g[g.Inputs == r.Inputs]
+            same.append(float(hit[r.metric].iloc[0]) if len(hit) else float("nan"))
+            ran = g[g.Inputs.isin(metrics.loc[metrics.Target == r.Target, "Inputs"])]
+            top.append(float(ran[r.metric].max()) if len(ran) else float("nan"))
+        out["ceiling"] = same
+        out["best ceiling of the inputs run"] = top
+    return out
+
+
+def model_diagnostics(outpath) -> pd.DataFrame:
+    """One row per trained model folder under ``outpath``: epochs run, best epoch, minutes,
+    final training loss, best validation loss and whether early stopping ended the run."""
+    rows = []
+    for folder in sorted(Path(outpath).iterdir()):
+        prog = folder / "training_progress.csv"
+        if not prog.exists():
+            continue
+        h = pd.read_csv(prog)
+        cfg = {}
+        sweep_info = Path(outpath) / "sweep.json"
+        if sweep_info.exists():
+            import json
+
+            cfg = json.loads(sweep_info.read_text()).get("config", {})
+        best = int(h.val_loss.idxmin())
+        rows.append({"model": folder.name, "epochs run": len(h), "best epoch": int(h.epoch[best]),
+                     "minutes": float(h.seconds.iloc[-1]) / 60, "final train loss": float(h.train_loss.iloc[-1]),
+                     "best val loss": float(h.val_loss.min()),
+                     "stopped early": bool(cfg) and len(h) < int(cfg.get("epochs", len(h))),
+                     "failed": (folder / "error.txt").exists()})
+    return pd.DataFrame(rows)

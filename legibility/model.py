@@ -26,6 +26,7 @@ class ModelConfig:
     in_channels: int = 3  # number of stacked volumes actually used
     cnn_channels: tuple[int, ...] = (32, 64, 128, 256, 256)  # one residual block each (+256 at 128^3)
     cnn_dense: int = 128  # 256 at 128^3
+    pool: str = "max"  # down-sampling of each block: "max" (the paper) or "avg"
     # --- the connectivity MLP
     n_edges: int = 64_620  # 360 * 359 / 2
     conn_hidden: int = 128
@@ -75,16 +76,19 @@ def preset(name: str, side: int | None = None, **overrides) -> ModelConfig:
     return replace(cfg, **overrides)
 
 
-class ResidualBlock(nn.Module):
-    """conv3 -> GELU -> conv3, plus a 1x1x1 skip conv; then BN -> GELU -> max-pool 2 -> dropout."""
+POOLS = {"max": nn.MaxPool3d, "avg": nn.AvgPool3d}
 
-    def __init__(self, c_in: int, c_out: int, dropout: float):
+
+class ResidualBlock(nn.Module):
+    """conv3 -> GELU -> conv3, plus a 1x1x1 skip conv; then BN -> GELU -> pool 2 -> dropout."""
+
+    def __init__(self, c_in: int, c_out: int, dropout: float, pool: str = "max"):
         super().__init__()
         self.conv1 = nn.Conv3d(c_in, c_out, 3, padding=1)
         self.act = nn.GELU()
         self.conv2 = nn.Conv3d(c_out, c_out, 3, padding=1)
         self.skip = nn.Conv3d(c_in, c_out, 1)
-        self.post = nn.Sequential(nn.BatchNorm3d(c_out), nn.GELU(), nn.MaxPool3d(2), nn.Dropout3d(dropout))
+        self.post = nn.Sequential(nn.BatchNorm3d(c_out), nn.GELU(), POOLS[pool](2), nn.Dropout3d(dropout))
 
     def forward(self, x):  # (B, c_in, S, S, S) -> (B, c_out, S/2, S/2, S/2)
         return self.post(self.conv2(self.act(self.conv1(x))) + self.skip(x))
@@ -96,7 +100,8 @@ class VolumeEncoder(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         chans = (cfg.in_channels, *cfg.cnn_channels)
-        self.blocks = nn.Sequential(*[ResidualBlock(a, b, cfg.dropout) for a, b in zip(chans, chans[1:], strict=False)])
+        self.blocks = nn.Sequential(*[ResidualBlock(a, b, cfg.dropout, cfg.pool)
+                                      for a, b in zip(chans, chans[1:], strict=False)])
         final = cfg.side // 2 ** len(cfg.cnn_channels)
         if final < 1:
             raise ValueError(f"side {cfg.side} is too small for {len(cfg.cnn_channels)} pooling blocks.")

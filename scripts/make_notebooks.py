@@ -142,7 +142,97 @@ pd.read_csv(f"{folder}/metrics.csv").T
 """),
 ]
 
-NOTEBOOKS = {"01_cohort.ipynb": COHORT, "02_train.ipynb": TRAIN}
+SWEEP = [
+    ("md", """
+# 03 · The sweep: a grid of models over one cache
+
+The paper trained 700 models: every target with every input set its rules allow. `grid="paper"`
+runs them all (thousands of CPU-hours; use `executor="ray"` on a cluster), `grid="quick"` a
+documented subset of 13 that shows the paper's contrast on a laptop, or give a CSV of
+(`Target`, `Inputs`) pairs. Finished models are read back, not retrained; a half-trained one
+resumes from its checkpoint; a failing one is recorded and the rest go on.
+"""),
+    ("parameters", """
+data_path: str = "results/data/synthetic"  # dataset folder or manifest CSV
+outpath: str = "results/sweep"  # model folders and the gathered tables
+grid: str = "quick"  # "quick", "paper" or a CSV with Target and Inputs columns
+executor: str = "local"  # "local" or "ray"
+address: str = ""  # a Ray cluster to join ("auto" or host:port); empty: a local Ray
+preset: str = "cpu"  # "cpu" (narrow, 32^3) or "paper"
+side: int = 32  # working side of the volumes
+epochs: int = 30  # at most this many epochs per model
+patience: int = 8  # epochs without a better validation loss before stopping
+lr: float = 1e-3  # Adam learning rate
+batch_size: int = 16  # participants per batch
+seed: int = 0  # random seed
+"""),
+    ("code", """
+import pandas as pd
+
+from legibility.sweep import SweepConfig, load_grid, sweep
+"""),
+    ("code", """
+jobs = load_grid(grid)
+print(f"{len(jobs)} models")
+pd.DataFrame([(t.display, s.label) for t, s in jobs], columns=["Target", "Inputs"])
+"""),
+    ("code", """
+config = SweepConfig(preset=preset, side=side, epochs=epochs, patience=patience, lr=lr,
+                     batch_size=batch_size, seed=seed)
+metrics = sweep(data_path, outpath, grid, executor=executor, address=address or None, config=config)
+"""),
+    ("md", "## The gathered table (the published schema, plus our extra columns)"),
+    ("code", """
+metrics
+"""),
+    ("code", """
+pd.read_csv(f"{outpath}/sweep_log.csv")
+"""),
+]
+
+EVALUATE = [
+    ("md", """
+# 04 · Evaluate: the best input set per target, beside the ceiling
+
+For each target, its best model (the highest balanced accuracy for binary targets, R² for
+continuous ones), beside a linear model given the same inputs and, on a synthetic cohort, the
+ground-truth ceiling: what a well-specified model given exactly the information those inputs
+carry reaches on a large independent sample.
+"""),
+    ("parameters", """
+metrics: str = "results/sweep/metrics_comparison_test.csv"  # a gathered metrics table
+data_path: str = "results/data/synthetic"  # the data the models were trained on (ceilings if synthetic)
+outpath: str = "results/sweep"  # the sweep's model folders (for per-model diagnostics)
+figures_dir: str = "figures"  # where figures are saved
+"""),
+    ("code", """
+import pandas as pd
+
+from legibility.evaluation import best_beside_ceilings, model_diagnostics
+from legibility.figures import save_figure
+from legibility.figures.evaluation import plot_best_vs_ceiling, plot_model_curves
+"""),
+    ("code", """
+table = pd.read_csv(metrics)
+best = best_beside_ceilings(table, data_path)
+best.round(3)
+"""),
+    ("code", """
+fig = plot_best_vs_ceiling(best)
+save_figure(fig, "best_vs_ceiling", figures_dir)
+"""),
+    ("md", "## Per-model diagnostics"),
+    ("code", """
+model_diagnostics(outpath).round(3)
+"""),
+    ("code", """
+fig = plot_model_curves(outpath)
+save_figure(fig, "training_curves_all", figures_dir, formats=("png",))
+"""),
+]
+
+NOTEBOOKS = {"01_cohort.ipynb": COHORT, "02_train.ipynb": TRAIN, "03_sweep.ipynb": SWEEP,
+             "04_evaluate.ipynb": EVALUATE}
 
 if __name__ == "__main__":
     for name, cells in NOTEBOOKS.items():

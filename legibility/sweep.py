@@ -1,0 +1,225 @@
+"""Run a grid of models over one shared cache, locally or on Ray, and gather their metrics.
+
+A sweep is resumable: a model whose folder holds ``done.json`` is read back, not retrained; a
+half-trained one resumes from its last checkpoint; a model that fails is recorded (its folder
+gets ``error.txt``, the sweep's ``failures.csv`` a row) and the others go on.
+
+Executors
+---------
+``local``
+    One model after another in this process.
+``ray``
+    Each model is a Ray task asking for ``cpus_per_model`` CPUs (and ``gpus_per_model`` GPUs).
+    Without ``address`` a local Ray is started; with ``address="auto"`` (or ``host:port``) the
+    sweep joins a running cluster, whose workers must see the same ``inpath`` and ``outpath``
+    (a shared file system) and have this package installed.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import traceback
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from legibility.errors import LegibilityError
+from legibility.study import METRIC_COLUMNS, InputSet, Target, grid, model_name, parse_inputs_label
+from legibility.study import target as get_target
+
+__all__ = ["QUICK_TARGETS", "SweepConfig", "load_grid", "quick_grid", "sweep"]
+
+# The quick grid: two constitutional targets read from imaging (structural and connectivity),
+# and one target of each other domain read from non-imaging data alone, from structural
+# imaging with those data, and from connectivity with those data. It shows the paper's contrast
+# (constitutional targets legible from the brain, psychology near chance) in 13 models.
+QUICK_TARGETS = ("sex", "age", "hypertension", "hba1c", "worry")
+_QUICK_IMAGING = (frozenset({"t1", "flair"}), frozenset({"connectivity"}))
+
+
+def quick_grid() -> list[tuple[Target, InputSet]]:
+    """The documented subset of the paper's grid used by the main job (see ``QUICK_TARGETS``)."""
+    full = {(t.key, s) for t, s in grid()}
+    out = []
+    for key in QUICK_TARGETS:
+        tgt = get_target(key)
+        if tgt.domain == "constitutional":
+            sets = [InputSet(img) for img in _QUICK_IMAGING]
+        else:
+            blocks = frozenset(d for d in ("constitutional", "disease", "serology", "psychology")
+                               if d != tgt.domain)
+            sets = [InputSet(frozenset(), blocks)] + [InputSet(img, blocks) for img in _QUICK_IMAGING]
+        for s in sets:
+            assert (tgt.key, s) in full, (tgt.key, s.label)  # the quick grid is a subset of the paper's
+            out.append((tgt, s))
+    return out
+
+
+def load_grid(name) -> list[tuple[Target, InputSet]]:
+    """``paper`` (700 models), ``quick`` (13) or a CSV with ``Target`` and ``Inputs`` columns
+    spelled as in the published table (e.g. the output of ``legibility grid``)."""
+    if name == "paper":
+        return grid()
+    if name == "quick":
+        return quick_grid()
+    path = Path(name)
+    if not path.exists():
+        raise LegibilityError(f"Grid '{name}' is neither 'paper', 'quick' nor an existing CSV file.")
+    table = pd.read_csv(path)
+    missing = {"Target", "Inputs"} - set(table.columns)
+    if missing:
+        raise LegibilityError(f"Grid file {path} lacks the column(s) {', '.join(sorted(missing))}; it needs "
+                              f"'Target' and 'Inputs' as in the published table (see `legibility grid`).")
+    out = []
+    for i, row in enumerate(table.itertuples(index=False), start=2):
+        try:
+            out.append((get_target(row.Target), parse_inputs_label(row.Inputs)))
+        except (KeyError, ValueError) as err:
+            msg = err.args[0] if err.args else err
+            raise LegibilityError(f"Grid file {path}, line {i}: {msg}") from err
+    return out
+
+
+@dataclass
+class SweepConfig:
+    """Training options shared by every model of a sweep (see :class:`legibility.train.TrainConfig`)."""
+
+    preset: str = "cpu"
+    side: int = 32
+    epochs: int = 50
+    patience: int = 30
+    lr: float = 1e-3
+    batch_size: int = 16
+    seed: int = 0
+    device: str = "cpu"
+    num_workers: int = 0
+    data_size: int | None = None
+    torch_threads: int | None = None  # threads per model; None: torch's default
+    cpus_per_model: float = 1.0  # Ray resources of one task
+    gpus_per_model: float = 0.0
+
+
+def _train_one(cache_path: str, target: str, inputs_label: str, cfg: dict, outpath: str) -> dict:
+    """Train (or read back) one model; never raises: failures come back as a record."""
+    import torch
+
+    from legibility.data.cache import Cache
+    from legibility.train import TrainConfig, train_model
+
+    tgt, inputs = get_target(target), parse_inputs_label(inputs_label)
+    name = model_name(tgt, inputs)
+    folder = Path(outpath) / name
+    record = {"model": name, "Target": tgt.display, "Inputs": inputs.label}
+    if (folder / "done.json").exists() and (folder / "metrics.csv").exists():
+        return {**record, "status": "skipped", "metrics": pd.read_csv(folder / "metrics.csv").to_dict("records")}
+    if cfg.get("torch_threads"):
+        torch.set_num_threads(int(cfg["torch_threads"]))
+    t0 = time.perf_counter()
+    try:
+        tc = TrainConfig(target=tgt.key, inputs=tuple(inputs.imaging), metadata_blocks=tuple(sorted(inputs.blocks)),
+                         preset=cfg["preset"], side=cfg["side"], epochs=cfg["epochs"], patience=cfg["patience"],
+                         lr=cfg["lr"], batch_size=cfg["batch_size"], seed=cfg["seed"], device=cfg["device"],
+                         num_workers=cfg["num_workers"], data_size=cfg["data_size"], progress=False)
+        train_model(Cache.open(cache_path), tc, outpath, restore=True)
+    except Exception as err:  # recorded, and the sweep goes on
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "error.txt").write_text(traceback.format_exc())
+        return {**record, "status": "failed", "error": f"{type(err).__name__}: {err}",
+                "seconds": time.perf_counter() - t0}
+    return {**record, "status": "trained", "seconds": time.perf_counter() - t0,
+            "metrics": pd.read_csv(folder / "metrics.csv").to_dict("records")}
+
+
+def _run_local(jobs, cache_path, cfg, outpath, bar):
+    for tgt, inputs in jobs:
+        bar.set_postfix_str(model_name(tgt, inputs))
+        rec = _train_one(cache_path, tgt.key, inputs.label, cfg, outpath)
+        bar.update()
+        yield rec
+
+
+def _run_ray(jobs, cache_path, cfg, outpath, bar, address):
+    try:
+        import ray
+    except ImportError as err:
+        raise LegibilityError("--executor ray needs ray: `.venv/bin/pip install 'ray[default]'`.") from err
+    started = False
+    if not ray.is_initialized():
+        if address:
+            ray.init(address=address, log_to_driver=False)
+        else:
+            ray.init(include_dashboard=False, log_to_driver=False, object_store_memory=200 * 2**20)
+        started = True
+    try:
+        task = ray.remote(num_cpus=cfg["cpus_per_model"], num_gpus=cfg["gpus_per_model"],
+                          max_retries=0)(_train_one)
+        pending = [task.remote(cache_path, t.key, s.label, cfg, outpath) for t, s in jobs]
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            rec = ray.get(done[0])
+            bar.set_postfix_str(rec["model"])
+            bar.update()
+            yield rec
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def sweep(inpath, outpath, grid_name="quick", executor: str = "local", address: str | None = None,
+          config: SweepConfig | None = None, progress: bool = True) -> pd.DataFrame:
+    """Train every model of a grid over one cache; return the gathered test metrics.
+
+    Writes ``outpath/<model>/...`` per model, and in ``outpath``: ``metrics_comparison_test.csv``
+    (published schema plus the extra columns, test rows), ``metrics_all.csv`` (validation and
+    test rows), ``sweep_log.csv`` (status and seconds of every model of this run) and
+    ``failures.csv`` (model and error; empty when all went well).
+    """
+    from tqdm.auto import tqdm
+
+    from legibility.data.cache import build_cache
+    from legibility.data.layout import load_dataset
+
+    if executor not in ("local", "ray"):
+        raise LegibilityError(f"Unknown executor '{executor}'; use 'local' or 'ray'.")
+    cfg = asdict(config or SweepConfig())
+    jobs = load_grid(grid_name)
+    outpath = Path(outpath)
+    outpath.mkdir(parents=True, exist_ok=True)
+    cache = build_cache(load_dataset(inpath), cfg["side"], progress=progress)
+    (outpath / "sweep.json").write_text(json.dumps({"inpath": str(inpath), "grid": str(grid_name),
+                                                    "executor": executor, "config": cfg}, indent=1))
+    bar = tqdm(total=len(jobs), desc="models", unit="model", disable=not progress)
+    runner = (_run_local(jobs, str(cache.path), cfg, str(outpath), bar) if executor == "local"
+              else _run_ray(jobs, str(cache.path), cfg, str(outpath), bar, address))
+    records = []
+    for rec in runner:
+        records.append(rec)
+        if rec["status"] == "failed":
+            tqdm.write(f"model {rec['model']} failed: {rec['error']} (see {outpath / rec['model'] / 'error.txt'})")
+    bar.close()
+    return gather(outpath, records, jobs)
+
+
+def gather(outpath, records, jobs) -> pd.DataFrame:
+    """Write the sweep's tables from the per-model records; return the test metrics in grid order."""
+    outpath = Path(outpath)
+    order = {model_name(t, s): i for i, (t, s) in enumerate(jobs)}
+    rows = [dict(m, model=r["model"]) for r in records for m in r.get("metrics", [])]
+    cols = list(METRIC_COLUMNS)
+    table = pd.DataFrame(rows)
+    if len(table):
+        table = table.sort_values(["model", "Mode"], key=lambda s: s.map(order) if s.name == "model" else s)
+        table = table[cols + [c for c in table.columns if c not in cols]]
+    else:
+        table = pd.DataFrame(columns=cols)
+    table.to_csv(outpath / "metrics_all.csv", index=False)
+    test = table[table["Mode"] == "Test"].reset_index(drop=True) if len(table) else table
+    test.to_csv(outpath / "metrics_comparison_test.csv", index=False)
+    log = pd.DataFrame([{k: r.get(k) for k in ("model", "Target", "Inputs", "status", "seconds", "error")}
+                        for r in records])
+    log.to_csv(outpath / "sweep_log.csv", index=False)
+    log[log["status"] == "failed"][["model", "Target", "Inputs", "error"]].to_csv(outpath / "failures.csv",
+                                                                                  index=False)
+    return test
