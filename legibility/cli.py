@@ -117,18 +117,31 @@ def _cmd_sweep(args) -> int:
     return 1 if failures else 0
 
 
+def _cmd_analyse(args) -> int:
+    from legibility.report import analyse
+
+    result = analyse(args.metrics, args.out, cohort=args.cohort, figures_dir=args.figures)
+    effects = result["effects"]
+    shown = effects[effects.term != "Intercept"][["domain", "outcome", "term", "coef", "p", "status"]]
+    print(shown.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    print("\nwrote:", *[str(p) for v in result["paths"].values() for p in (v if isinstance(v, list) else [v])],
+          sep="\n  ")
+    return 0
+
+
 def _cmd_paper(args) -> int:
     from legibility import paths
-    from legibility.pipeline import run_paper
+    from legibility.pipeline import run_paper, summary
 
     params = {"n_participants": args.n, "side": args.side, "seed": args.seed, "epochs": args.epochs,
-              "figures_dir": str(paths.FIGURES)}
+              "patience": args.patience, "grid": args.grid, "preset": args.preset, "executor": args.executor,
+              "ceiling_n": args.ceiling_n, "figures_dir": str(paths.FIGURES),
+              # notebook 02's worked example is the sweep's own age model: trained once, reused
+              "outpath": "results/sweep", "sweep_dir": "results/sweep", "target": "age", "inputs": "t1 flair"}
     if args.inpath:
         params["data_path"] = args.inpath
-    done = run_paper(params)
-    print("executed notebooks:", *[str(p) for p in done], sep="\n  ")
-    print(f"figures: {paths.FIGURES}")
-    print(f"wall time: {(paths.RESULTS / 'paper_wall_time.txt').read_text().strip()}")
+    run_paper(params)
+    print(summary(params))
     return 0
 
 
@@ -172,9 +185,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--device", default="cpu", help="cpu or cuda[:N] (bf16 autocast on CUDA)")
     t.add_argument("--epochs", type=int, default=50)
     t.add_argument("--restore", action="store_true", help="resume from the last checkpoint")
-    t.add_argument("--batch_size", type=int, default=64)
+    t.add_argument("--batch_size", type=int, default=None, help="default: the preset's (paper 64, cpu 16)")
     t.add_argument("--num_workers", type=int, default=0)
-    t.add_argument("--lr", type=float, default=1e-4)
+    t.add_argument("--lr", type=float, default=None, help="default: the preset's (paper 1e-4, cpu 1e-3)")
     t.add_argument("--patience", type=int, default=30)
     t.add_argument("--data_size", type=int, default=None, help="only the first N participants per split")
     t.add_argument("--diagnostic", action="store_true", help="constant inputs: test the pipeline only")
@@ -195,15 +208,15 @@ def build_parser() -> argparse.ArgumentParser:
     sw = sub.add_parser("sweep", help="train a grid of models (locally or on Ray) and gather their metrics")
     sw.add_argument("--inpath", required=True, help="dataset folder or manifest CSV")
     sw.add_argument("--outpath", required=True, help="folder of the model folders and gathered tables")
-    sw.add_argument("--grid", default="quick", help="paper (700 models), quick (13) or a CSV with Target, Inputs")
+    sw.add_argument("--grid", default="quick", help="paper (700 models), quick (23) or a CSV with Target, Inputs")
     sw.add_argument("--executor", default="local", choices=("local", "ray"))
     sw.add_argument("--address", default=None, help="Ray cluster to join ('auto' or host:port); default: a local Ray")
     sw.add_argument("--preset", default="cpu", choices=("cpu", "paper"))
     sw.add_argument("--side", type=int, default=32, choices=(32, 64, 128))
     sw.add_argument("--epochs", type=int, default=50)
     sw.add_argument("--patience", type=int, default=30)
-    sw.add_argument("--lr", type=float, default=1e-3)
-    sw.add_argument("--batch_size", type=int, default=16)
+    sw.add_argument("--lr", type=float, default=None, help="default: the preset's (paper 1e-4, cpu 1e-3)")
+    sw.add_argument("--batch_size", type=int, default=None, help="default: the preset's (paper 64, cpu 16)")
     sw.add_argument("--seed", type=int, default=0)
     sw.add_argument("--device", default="cpu", help="cpu or cuda (each Ray task then asks for --gpus_per_model)")
     sw.add_argument("--num_workers", type=int, default=0)
@@ -213,10 +226,25 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--gpus_per_model", type=float, default=0.0, help="Ray GPUs per model (default 0)")
     sw.set_defaults(func=_cmd_sweep)
 
+    an = sub.add_parser("analyse", help="domain effects, the paper's figures and the dashboard from a metrics table")
+    an.add_argument("--metrics", required=True,
+                    help="a metrics_comparison_test.csv, or 'published' for the paper's table "
+                         "(LEGIBILITY_PAPER_METRICS, else downloaded once and checked)")
+    an.add_argument("--out", required=True, help="folder for domain_effects.csv, headline.csv, dashboard.html")
+    an.add_argument("--cohort", default=None, help="a dataset whose participants give the association networks")
+    an.add_argument("--figures", default=None, help="folder for the figures (default: --out)")
+    an.set_defaults(func=_cmd_analyse)
+
     pp = sub.add_parser("paper", help="run the notebooks in order with papermill (the main job)")
     pp.add_argument("--inpath", default="", help="your dataset (default: a synthetic cohort)")
     pp.add_argument("--n", type=int, default=500, help="synthetic cohort size (default 500)")
     pp.add_argument("--epochs", type=int, default=12, help="most epochs per model (default 12)")
+    pp.add_argument("--patience", type=int, default=6, help="early-stopping patience (default 6)")
+    pp.add_argument("--grid", default="quick", help="quick (default), paper, or a CSV of Target, Inputs")
+    pp.add_argument("--preset", default="cpu", choices=("cpu", "paper"))
+    pp.add_argument("--executor", default="local", choices=("local", "ray"))
+    pp.add_argument("--ceiling_n", type=int, default=5000,
+                    help="sample size of the synthetic ground-truth ceilings (default 5000)")
     pp.add_argument("--side", type=int, default=32, help="working side of the volumes (default 32)")
     pp.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     pp.set_defaults(func=_cmd_paper)

@@ -58,9 +58,11 @@ PRESETS: dict[str, ModelConfig] = {
     "paper": ModelConfig(),
     # The paper at 128^3: an extra 256 block, a 256-wide dense layer.
     "paper128": ModelConfig(side=128, cnn_channels=(32, 64, 128, 256, 256, 256), cnn_dense=256),
-    # Narrow, at 32^3: learns on a laptop CPU in minutes.
+    # Narrow, at 32^3: learns on a laptop CPU in minutes. Without dropout: on 800 training
+    # participants, Dropout3d(0.1) over 8-64 channels kept the training loss from falling (age
+    # from T1 + FLAIR, 8 epochs: test R^2 0.41 with dropout 0.1, 0.62 without; see the README).
     "cpu": ModelConfig(side=32, cnn_channels=(8, 16, 32, 64), cnn_dense=64, conn_hidden=64,
-                       meta_hidden=(64, 32, 32), head_hidden=(64, 64)),
+                       meta_hidden=(64, 32, 32), head_hidden=(64, 64), dropout=0.0),
 }
 
 

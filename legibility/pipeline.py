@@ -11,7 +11,7 @@ from pathlib import Path
 
 from legibility import paths
 
-__all__ = ["run_paper"]
+__all__ = ["run_paper", "summary"]
 
 
 def _accepted(nb_path: Path) -> set[str]:
@@ -54,3 +54,27 @@ def run_paper(parameters: dict | None = None, notebooks_dir=None, results_dir=No
         done.append(target)
     (results_dir / "paper_wall_time.txt").write_text(f"{time.perf_counter() - t0:.1f} s\n")
     return done
+
+
+def summary(parameters: dict, results_dir=None) -> str:
+    """Where everything is, and the headline numbers of the run (best model per target beside
+    its ceiling on a synthetic cohort)."""
+    import pandas as pd
+
+    from legibility.evaluation import best_beside_ceilings
+
+    results_dir = Path(results_dir or paths.RESULTS)
+    root = paths.PROJECT_ROOT
+    sweep_dir = root / parameters.get("sweep_dir", "results/sweep")
+    lines = [f"executed notebooks: {results_dir / 'notebooks'}",
+             f"figures:            {root / parameters.get('figures_dir', 'figures')}",
+             f"models and metrics: {sweep_dir}",
+             f"analyses:           {root / parameters.get('out_dir', 'results/analysis')}",
+             f"wall time:          {(results_dir / 'paper_wall_time.txt').read_text().strip()}"]
+    table = sweep_dir / "metrics_comparison_test.csv"
+    if table.exists():
+        data = parameters.get("data_path") or parameters.get("synthetic_dir", "results/data/synthetic")
+        best = best_beside_ceilings(pd.read_csv(table), root / data)
+        cols = [c for c in ("Target", "Inputs", "metric", "deep model", "linear peer", "ceiling") if c in best]
+        lines += ["", "best model per target (test):", best[cols].to_string(index=False, float_format="%.3f")]
+    return "\n".join(lines)

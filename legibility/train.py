@@ -31,7 +31,13 @@ from legibility.study import CHANNEL_ORDER, DOMAINS, INPUT_KEYS, METRIC_COLUMNS,
 from legibility.study import target as get_target
 from legibility.transforms import MetadataNormaliser, TargetTransform, VoxelStandardiser
 
-__all__ = ["TrainConfig", "load_predictor", "predict", "resolve_inputs", "train_model"]
+__all__ = ["TRAINING_DEFAULTS", "TrainConfig", "load_predictor", "predict", "resolve_inputs", "train_model"]
+
+
+# Learning rate and batch size per preset. The paper's: Adam at 1e-4, batch 64. The cpu preset
+# sees ~800 participants: at batch 64 an epoch is only 12 steps, and at 1e-4 the narrow CNN
+# barely moved in 15 epochs (age R^2 0.40); batch 16 at 1e-3 reaches 0.72 in 16 epochs.
+TRAINING_DEFAULTS = {"paper": {"lr": 1e-4, "batch_size": 64}, "cpu": {"lr": 1e-3, "batch_size": 16}}
 
 
 @dataclass
@@ -42,8 +48,8 @@ class TrainConfig:
     preset: str = "cpu"
     side: int = 32
     epochs: int = 50
-    batch_size: int = 64
-    lr: float = 1e-4
+    batch_size: int | None = None  # None: the preset's (TRAINING_DEFAULTS)
+    lr: float | None = None  # None: the preset's (TRAINING_DEFAULTS)
     patience: int = 30
     seed: int = 0
     device: str = "cpu"
@@ -56,6 +62,13 @@ class TrainConfig:
     progress: bool = True
     shuffle_images: bool = False  # control: each participant reads another's images (same split)
     extra: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        defaults = TRAINING_DEFAULTS.get(self.preset, TRAINING_DEFAULTS["paper"])
+        if self.batch_size is None:
+            self.batch_size = defaults["batch_size"]
+        if self.lr is None:
+            self.lr = defaults["lr"]
 
 
 # ----------------------------------------------------------------------------- inputs

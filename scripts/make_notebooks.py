@@ -102,8 +102,8 @@ preset: str = "cpu"  # "cpu" (narrow, 32^3) or "paper" (the paper's widths)
 side: int = 32  # working side of the volumes
 epochs: int = 30  # at most this many epochs (early stopping may end sooner)
 patience: int = 10  # epochs without a better validation loss before stopping
-lr: float = 1e-3  # Adam learning rate
-batch_size: int = 32  # participants per batch
+lr: float = None  # Adam learning rate; None: the preset's (cpu 1e-3, paper 1e-4)
+batch_size: int = None  # participants per batch; None: the preset's (cpu 16, paper 64)
 seed: int = 0  # random seed
 """),
     ("code", """
@@ -148,13 +148,13 @@ SWEEP = [
 
 The paper trained 700 models: every target with every input set its rules allow. `grid="paper"`
 runs them all (thousands of CPU-hours; use `executor="ray"` on a cluster), `grid="quick"` a
-documented subset of 13 that shows the paper's contrast on a laptop, or give a CSV of
+documented subset of 23 that shows the paper's contrast on a laptop, or give a CSV of
 (`Target`, `Inputs`) pairs. Finished models are read back, not retrained; a half-trained one
 resumes from its checkpoint; a failing one is recorded and the rest go on.
 """),
     ("parameters", """
 data_path: str = "results/data/synthetic"  # dataset folder or manifest CSV
-outpath: str = "results/sweep"  # model folders and the gathered tables
+sweep_dir: str = "results/sweep"  # model folders and the gathered tables
 grid: str = "quick"  # "quick", "paper" or a CSV with Target and Inputs columns
 executor: str = "local"  # "local" or "ray"
 address: str = ""  # a Ray cluster to join ("auto" or host:port); empty: a local Ray
@@ -162,8 +162,6 @@ preset: str = "cpu"  # "cpu" (narrow, 32^3) or "paper"
 side: int = 32  # working side of the volumes
 epochs: int = 30  # at most this many epochs per model
 patience: int = 8  # epochs without a better validation loss before stopping
-lr: float = 1e-3  # Adam learning rate
-batch_size: int = 16  # participants per batch
 seed: int = 0  # random seed
 """),
     ("code", """
@@ -177,16 +175,15 @@ print(f"{len(jobs)} models")
 pd.DataFrame([(t.display, s.label) for t, s in jobs], columns=["Target", "Inputs"])
 """),
     ("code", """
-config = SweepConfig(preset=preset, side=side, epochs=epochs, patience=patience, lr=lr,
-                     batch_size=batch_size, seed=seed)
-metrics = sweep(data_path, outpath, grid, executor=executor, address=address or None, config=config)
+config = SweepConfig(preset=preset, side=side, epochs=epochs, patience=patience, seed=seed)
+metrics = sweep(data_path, sweep_dir, grid, executor=executor, address=address or None, config=config)
 """),
     ("md", "## The gathered table (the published schema, plus our extra columns)"),
     ("code", """
 metrics
 """),
     ("code", """
-pd.read_csv(f"{outpath}/sweep_log.csv")
+pd.read_csv(f"{sweep_dir}/sweep_log.csv")
 """),
 ]
 
@@ -200,9 +197,8 @@ ground-truth ceiling: what a well-specified model given exactly the information 
 carry reaches on a large independent sample.
 """),
     ("parameters", """
-metrics: str = "results/sweep/metrics_comparison_test.csv"  # a gathered metrics table
+sweep_dir: str = "results/sweep"  # the sweep: its metrics_comparison_test.csv and model folders
 data_path: str = "results/data/synthetic"  # the data the models were trained on (ceilings if synthetic)
-outpath: str = "results/sweep"  # the sweep's model folders (for per-model diagnostics)
 figures_dir: str = "figures"  # where figures are saved
 """),
     ("code", """
@@ -213,7 +209,7 @@ from legibility.figures import save_figure
 from legibility.figures.evaluation import plot_best_vs_ceiling, plot_model_curves
 """),
     ("code", """
-table = pd.read_csv(metrics)
+table = pd.read_csv(f"{sweep_dir}/metrics_comparison_test.csv")
 best = best_beside_ceilings(table, data_path)
 best.round(3)
 """),
@@ -223,16 +219,110 @@ save_figure(fig, "best_vs_ceiling", figures_dir)
 """),
     ("md", "## Per-model diagnostics"),
     ("code", """
-model_diagnostics(outpath).round(3)
+model_diagnostics(sweep_dir).round(3)
 """),
     ("code", """
-fig = plot_model_curves(outpath)
+fig = plot_model_curves(sweep_dir)
 save_figure(fig, "training_curves_all", figures_dir, formats=("png",))
 """),
 ]
 
+DOMAIN_EFFECTS = [
+    ("md", """
+# 05 · Domain effects: which inputs help which kind of characteristic
+
+As in the paper: per domain, a linear mixed-effects model of test performance on 0/1 indicators
+of the inputs each model used, with a random intercept per target (statsmodels, REML). `T1`
+stands for structural imaging (T1 and FLAIR always enter together). Give `metrics="published"`
+to fit the paper's own table.
+"""),
+    ("parameters", """
+metrics: str = ""  # a metrics_comparison_test.csv; "" for our sweep's; "published" for the paper's table
+sweep_dir: str = "results/sweep"  # our sweep (used when metrics is "")
+out_dir: str = "results/analysis"  # where domain_effects.csv goes
+figures_dir: str = "figures"  # where figures are saved
+label: str = ""  # prefix of the figure names (e.g. "published")
+"""),
+    ("code", """
+from pathlib import Path
+
+from legibility.analysis import domain_effects, load_metrics
+from legibility.figures import save_figure
+from legibility.figures.paper import plot_domain_effects
+"""),
+    ("code", """
+table = load_metrics(metrics or f"{sweep_dir}/metrics_comparison_test.csv")
+effects = domain_effects(table)
+Path(out_dir).mkdir(parents=True, exist_ok=True)
+effects.to_csv(f"{out_dir}/{label + '_' if label else ''}domain_effects.csv", index=False)
+effects.round(4)
+"""),
+    ("code", """
+fig = plot_domain_effects(effects)
+save_figure(fig, f"{label + '_' if label else ''}domain_effects", figures_dir)
+"""),
+]
+
+FIGURES = [
+    ("md", """
+# 06 · The paper's figures
+
+The performance grid (best input set per target boxed), training efficiency, the target
+networks and the interactive dashboard, from our sweep's metrics or, with
+`metrics="published"`, from the paper's table. The association networks need participant data:
+`cohort_path` (on our runs, the cohort they were trained on).
+"""),
+    ("parameters", """
+metrics: str = ""  # a metrics_comparison_test.csv; "" for our sweep's; "published" for the paper's table
+sweep_dir: str = "results/sweep"  # our sweep (used when metrics is "")
+cohort_path: str = "results/data/synthetic"  # participant data for the association networks ("" to skip)
+out_dir: str = "results/analysis"  # where the dashboard and headline table go
+figures_dir: str = "figures"  # where figures are saved
+label: str = ""  # prefix of the figure names (e.g. "published")
+"""),
+    ("code", """
+from pathlib import Path
+
+from IPython.display import display
+
+from legibility.analysis import load_metrics
+from legibility.dashboard import write_dashboard
+from legibility.figures import save_figure
+from legibility.figures.paper import headline, plot_networks, plot_performance_grid, plot_training_efficiency
+from legibility.report import networks_for
+
+table = load_metrics(metrics or f"{sweep_dir}/metrics_comparison_test.csv")
+prefix = f"{label}_" if label else ""
+"""),
+    ("md", "## Performance grid"),
+    ("code", """
+fig = plot_performance_grid(table)
+save_figure(fig, prefix + "performance_grid", figures_dir, formats=("png", "pdf", "svg"))
+"""),
+    ("md", "## Training efficiency"),
+    ("code", """
+fig = plot_training_efficiency(table)
+save_figure(fig, prefix + "training_efficiency", figures_dir)
+"""),
+    ("md", "## Target networks and the dashboard"),
+    ("code", """
+graphs, note = networks_for(table, cohort_path if cohort_path and Path(cohort_path).exists() else None)
+print(note)
+fig = plot_networks(graphs)
+save_figure(fig, prefix + "networks", figures_dir)
+dashboard = write_dashboard(table, graphs, f"{out_dir}/{prefix}dashboard.html", note=note)
+print("dashboard:", dashboard)
+"""),
+    ("md", "## Headline: every target's best model"),
+    ("code", """
+best = headline(table)
+best.to_csv(f"{out_dir}/{prefix}headline.csv", index=False)
+best.round(3)
+"""),
+]
+
 NOTEBOOKS = {"01_cohort.ipynb": COHORT, "02_train.ipynb": TRAIN, "03_sweep.ipynb": SWEEP,
-             "04_evaluate.ipynb": EVALUATE}
+             "04_evaluate.ipynb": EVALUATE, "05_domain_effects.ipynb": DOMAIN_EFFECTS, "06_figures.ipynb": FIGURES}
 
 if __name__ == "__main__":
     for name, cells in NOTEBOOKS.items():

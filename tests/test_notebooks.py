@@ -58,17 +58,34 @@ def test_notebook_02_trains_one_model_at_tiny_size(tiny_cohort, tmp_path):
     assert "ceiling" in text
 
 
-def test_paper_pipeline_runs_notebooks_in_order(tmp_path):
-    from legibility.pipeline import run_paper
+def test_paper_pipeline_runs_every_notebook_in_order(tmp_path):
+    import pandas as pd
 
-    data = tmp_path / "data"
-    done = run_paper({"synthetic_dir": str(data), "n_participants": 24, "side": 32,
-                      "ceiling_n": 1000, "epochs": 1, "batch_size": 8, "outpath": str(tmp_path / "models"),
-                      "figures_dir": str(tmp_path / "figs"), "target": "sex"},
-                     results_dir=tmp_path / "results", progress=False)
-    assert [p.name for p in done][:2] == ["01_cohort.ipynb", "02_train.ipynb"]
-    assert (tmp_path / "results" / "paper_wall_time.txt").exists()
-    assert (tmp_path / "models" / "sex__t1-flair" / "metrics.csv").exists()
+    from legibility.pipeline import run_paper, summary
+
+    grid = tmp_path / "grid.csv"
+    pd.DataFrame([("Sex (Male)", "FLAIR + T1"), ("Age", "rsfMRI Connectivity"),
+                  ("Worry", "Non-imaging data (C + D + S)"), ("Worry", "FLAIR + T1 + Non-imaging data (C + D + S)")],
+                 columns=["Target", "Inputs"]).to_csv(grid, index=False)
+    sweep_dir, figs, analysis = tmp_path / "sweep", tmp_path / "figs", tmp_path / "analysis"
+    params = {"synthetic_dir": str(tmp_path / "data"), "n_participants": 24, "side": 32, "ceiling_n": 1000,
+              "epochs": 1, "patience": 1, "batch_size": 8, "grid": str(grid), "outpath": str(sweep_dir),
+              "sweep_dir": str(sweep_dir), "target": "sex", "figures_dir": str(figs), "out_dir": str(analysis)}
+    done = run_paper(params, results_dir=tmp_path / "results", progress=False)
+    assert [p.name for p in done] == ["01_cohort.ipynb", "02_train.ipynb", "03_sweep.ipynb", "04_evaluate.ipynb",
+                                      "05_domain_effects.ipynb", "06_figures.ipynb"]
+    metrics = pd.read_csv(sweep_dir / "metrics_comparison_test.csv")
+    assert len(metrics) == 4
+    log = pd.read_csv(sweep_dir / "sweep_log.csv").set_index("model")
+    assert log.loc["sex__t1-flair", "status"] == "skipped"  # notebook 02 trained it; the sweep reused it
+    for stem in ("best_vs_ceiling", "domain_effects", "performance_grid", "training_efficiency", "networks"):
+        assert (figs / f"{stem}.png").exists(), stem
+    effects = pd.read_csv(analysis / "domain_effects.csv")
+    assert set(effects.domain) == {"Constitutional", "Psychology", "Disease", "Serology"}
+    assert (analysis / "dashboard.html").exists()
+    text = summary(params, tmp_path / "results")
+    assert "Sex (Male)" in text
+    assert "wall time" in text
 
 
 def test_a_failing_notebook_stops_the_run_and_names_the_cell(tmp_path):

@@ -1,0 +1,165 @@
+"""The analyses and the paper's figures, on the published table (from ../shared) and on ours."""
+
+import re
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from legibility.analysis import DOMAIN_MODELS, RESULT_COLUMNS, domain_effects, load_metrics
+from legibility.evaluation import best_models
+from legibility.study import TARGETS
+
+
+@pytest.fixture(scope="module")
+def published(published_table):
+    from conftest import PUBLISHED
+
+    return load_metrics(PUBLISHED)
+
+
+@pytest.fixture(scope="module")
+def effects(published):
+    return domain_effects(published)
+
+
+def test_every_term_of_every_domain_model_is_estimated_on_the_published_table(effects):
+    assert list(effects.columns) == list(RESULT_COLUMNS)
+    for spec in DOMAIN_MODELS:
+        rows = effects[(effects.formula == spec.formula) & (effects.domain.str.lower() == spec.domain)]
+        assert set(rows.term) == {"Intercept", *spec.terms}, spec.formula
+        assert rows.coef.notna().all()
+        assert rows.status.str.startswith("ok").all(), rows.status.tolist()
+    n = effects.groupby("domain").n.max().to_dict()
+    assert n == {"Constitutional": 28, "Psychology": 384, "Disease": 160, "Serology": 128}
+
+
+def test_published_domain_effects_match_the_papers_text(effects):
+    def get(domain, outcome, term, interaction=False):
+        rows = effects[(effects.domain == domain) & (effects.outcome == outcome) & (effects.term == term)
+                       & (effects.formula.str.contains(":") == interaction)]
+        assert len(rows) == 1
+        return rows.iloc[0]
+
+    # serology predicted disease (p < 0.05)
+    assert get("Disease", "Balanced accuracy", "Serology").coef > 0
+    assert get("Disease", "Balanced accuracy", "Serology").p < 0.05
+    # serology best predicted by disease (p < 0.001), then structural imaging (p < 0.05)
+    assert get("Serology", "r2", "Disease").p < 0.001
+    assert get("Serology", "r2", "T1").coef > 0
+    assert get("Serology", "r2", "T1").p < 0.05
+    # neither structural nor functional imaging beat chronic disease for psychology
+    psych = {t: get("Psychology", "Balanced accuracy", t).coef for t in ("Disease", "T1", "rsfMRI connectivity")}
+    assert psych["T1"] < psych["Disease"]
+    assert psych["rsfMRI connectivity"] < psych["Disease"]
+
+
+def test_unestimable_terms_and_tiny_tables_are_reported_not_dropped(published):
+    constitutional = published[(published.Domain == "Constitutional") & (published.DWI == "No")]
+    out = domain_effects(constitutional)
+    dwi = out[(out.domain == "Constitutional") & (out.term == "DWI")]
+    assert dwi.status.iloc[0].startswith("not estimable")
+    assert out[out.domain == "Disease"].status.str.startswith("not fitted").all()
+
+
+def test_best_model_boxes_for_age_and_sex(published, tmp_path):
+    from legibility.figures import save_figure
+    from legibility.figures.paper import performance_matrices, plot_performance_grid
+
+    best = best_models(published).set_index("Target")
+    assert best.loc["Age", "Inputs"] == "FLAIR + T1"
+    assert best.loc["Sex (Male)", "Inputs"] == "DWI + FLAIR + T1"
+    fig = plot_performance_grid(published)
+    svg = save_figure(fig, "grid", tmp_path, formats=("svg",))[0].read_text()
+    boxed = re.findall(r'id="best:([^|"]+)\|([^"]+)"', svg)
+    assert len(boxed) == 25
+    assert ("Age", "FLAIR + T1") in boxed
+    assert ("Sex (Male)", "DWI + FLAIR + T1") in boxed
+    cells = sum(m.notna().to_numpy().sum() for d in ("constitutional", "disease", "serology", "psychology")
+                for m in performance_matrices(published, d).values())
+    assert cells == 700  # every model is a cell
+
+
+def test_figures_and_tables_from_analyse(published, tmp_path, tiny_cohort, capsys):
+    from legibility.cli import main
+
+    assert main(["analyse", "--metrics", str(tmp_path / "none.csv"), "--out", str(tmp_path)]) == 2
+    assert "No metrics table" in capsys.readouterr().err
+    path = tmp_path / "published.csv"
+    published.to_csv(path, index=False)
+    assert main(["analyse", "--metrics", str(path), "--out", str(tmp_path / "a"), "--cohort", str(tiny_cohort)]) == 0
+    names = {p.name for p in (tmp_path / "a").iterdir()}
+    for stem in ("performance_grid", "domain_effects", "training_efficiency", "networks"):
+        assert {f"{stem}.png", f"{stem}.pdf", f"{stem}.svg"} <= names
+    table = pd.read_csv(tmp_path / "a" / "domain_effects.csv")
+    assert len(table) == len(domain_effects(published))
+    head = pd.read_csv(tmp_path / "a" / "headline.csv").set_index("Target")
+    assert head.loc["Age", "score"] == pytest.approx(0.859, abs=1e-3)
+    assert list(head.index) == [t.display for t in TARGETS.values()]
+
+
+def test_metrics_published_reads_the_variable(published_table, monkeypatch):
+    from conftest import PUBLISHED
+
+    monkeypatch.setenv("LEGIBILITY_PAPER_METRICS", str(PUBLISHED))
+    assert len(load_metrics("published")) == 700
+
+
+def test_networks_from_a_cohort(tiny_cohort):
+    from legibility.data.layout import load_dataset
+    from legibility.networks import association_graph, association_matrices, top_edges
+
+    mats = association_matrices(load_dataset(tiny_cohort).table)
+    for m in mats.values():
+        assert m.shape == (25, 25)
+        np.testing.assert_allclose(m.to_numpy(), m.to_numpy().T)
+        assert (m.to_numpy() >= 0).all()
+    g = association_graph(mats["MI"])
+    assert g.number_of_edges() == len(top_edges(mats["MI"]))
+    assert g.number_of_edges() == round(0.6 * np.count_nonzero(np.triu(mats["MI"].to_numpy() > 0, 1)))
+
+
+def _chromium():
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+def test_dashboard_in_a_real_browser(published, tmp_path):
+    """Hover shows the best model, click lists every model; offline; no console errors."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    exe = _chromium()
+    if exe is None:
+        pytest.skip("no chromium on this machine (.ci/run installs it)")
+    from legibility.dashboard import write_dashboard
+    from legibility.networks import performance_graph
+
+    page_path = write_dashboard(published, {"Performance similarity": performance_graph(published)},
+                                tmp_path / "dashboard.html")
+    text = page_path.read_text()
+    assert not re.search(r'(src|href)="https?://', text)  # nothing fetched from the network
+    errors, requests = [], []
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=exe, args=["--no-sandbox"])
+        page = browser.new_page()
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto(page_path.as_uri())
+        assert page.locator("circle.node").count() == 25
+        page.hover('circle[data-target="Age"]')
+        tip = page.locator("#tooltip")
+        assert tip.is_visible()
+        assert "FLAIR + T1" in tip.inner_text()
+        assert "0.859" in tip.inner_text()
+        page.click('circle[data-target="Sex (Male)"]')
+        details = page.locator("#details").inner_text()
+        assert "Sex (Male): 7 models" in details
+        assert "DWI + FLAIR + T1" in details
+        assert "0.997" in details
+        browser.close()
+    assert errors == []
+    assert all(u.startswith("file://") for u in requests), requests
