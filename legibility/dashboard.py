@@ -102,11 +102,12 @@ function showTip(ev, name) {
 }
 function showDetails(name) {
   const t = DATA.targets[name];
-  let rows = t.models.map(m => "<tr><td>" + m.inputs + "</td><td>" + fmt(m.score) + "</td><td>" +
-    fmt(m.ba) + "</td><td>" + fmt(m.r2) + "</td></tr>").join("");
+  const main = t.metric === "R²" ? "r2" : "ba";
+  const cell = (m, k) => (k === main ? "<td><b>" + fmt(m[k]) + "</b></td>" : "<td>" + fmt(m[k]) + "</td>");
+  const rows = t.models.map(m => "<tr><td>" + m.inputs + "</td>" + cell(m, "ba") + cell(m, "r2") + "</tr>").join("");
   document.getElementById("details").innerHTML = "<h2 style='font-size:15px'>" + name + ": " +
-    t.models.length + " models</h2><table><tr><th>inputs</th><th>" + t.metric +
-    "</th><th>balanced accuracy</th><th>R²</th></tr>" + rows + "</table>";
+    t.models.length + " models, best first by " + t.metric + "</h2><table><tr><th>inputs</th>" +
+    "<th>balanced accuracy</th><th>R²</th></tr>" + rows + "</table>";
 }
 for (const g of DATA.graphs) {
   const box = document.createElement("div");
