@@ -113,13 +113,20 @@ def _fit_one(spec: DomainModel, table: pd.DataFrame) -> list[dict]:
     def safe(term):
         return ":".join(_SAFE[t] for t in term.split(":"))
 
-    def varies(term):
-        col = np.prod([d[_SAFE[t]] for t in term.split(":")], axis=0)
-        return np.unique(col).size > 1
+    def column(term):
+        return np.prod([d[_SAFE[t]].to_numpy() for t in term.split(":")], axis=0)
 
-    usable = [t for t in spec.terms if len(d) and varies(t)]
-    out = [{**base, "term": t, "status": "not estimable (constant in these models)"}
-           for t in spec.terms if t not in usable]
+    # Terms enter in order; one that is constant, or a combination of those before it (the
+    # intercept included), cannot be estimated from these models and is reported as such.
+    usable, out, design = [], [], [np.ones(len(d))]
+    for t in spec.terms:
+        if not len(d) or np.unique(column(t)).size < 2:
+            out.append({**base, "term": t, "status": "not estimable (constant in these models)"})
+        elif np.linalg.matrix_rank(np.column_stack([*design, column(t)])) <= len(design):
+            out.append({**base, "term": t, "status": "not estimable (collinear with the terms before it)"})
+        else:
+            usable.append(t)
+            design.append(column(t))
     if len(d) < 3 or base["n_targets"] < 2:
         return [{**base, "term": t, "status": f"not fitted ({len(d)} models, {base['n_targets']} target(s))"}
                 for t in spec.terms]
@@ -130,17 +137,20 @@ def _fit_one(spec: DomainModel, table: pd.DataFrame) -> list[dict]:
             res = smf.mixedlm(formula, d, groups=d["Target"]).fit(reml=True)
         except Exception as err:  # singular designs and the like: reported, not raised
             return out + [{**base, "term": t, "status": f"fit failed: {type(err).__name__}: {err}"} for t in usable]
-    notes = sorted({str(w.message).split("\n")[0] for w in caught if issubclass(w.category, ConvergenceWarning)})
-    status = "ok" if res.converged else "did not converge"
-    if notes:
-        status += " (" + "; ".join(notes) + ")"
+    notes = [str(w.message).split(";")[0].split("\n")[0].strip() for w in caught
+             if issubclass(w.category, ConvergenceWarning)]
+    boundary = any("boundary" in n for n in notes)
+    status = "ok" if res.converged else f"did not converge ({notes[0] if notes else 'no message'})"
+    if boundary:
+        status += " (the random-intercept variance may be on the boundary)"
     ci = res.conf_int()
     for term in ["Intercept", *usable]:
         key = "Intercept" if term == "Intercept" else safe(term)
         out.append({**base, "term": term, "coef": float(res.fe_params[key]), "se": float(res.bse[key]),
                     "z": float(res.tvalues[key]), "p": float(res.pvalues[key]), "ci_low": float(ci.loc[key, 0]),
                     "ci_high": float(ci.loc[key, 1]), "status": status})
-    return out
+    order = ["Intercept", *spec.terms]
+    return sorted(out, key=lambda r: order.index(r["term"]))
 
 
 def domain_effects(metrics: pd.DataFrame) -> pd.DataFrame:

@@ -208,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
     sw = sub.add_parser("sweep", help="train a grid of models (locally or on Ray) and gather their metrics")
     sw.add_argument("--inpath", required=True, help="dataset folder or manifest CSV")
     sw.add_argument("--outpath", required=True, help="folder of the model folders and gathered tables")
-    sw.add_argument("--grid", default="quick", help="paper (700 models), quick (23) or a CSV with Target, Inputs")
+    sw.add_argument("--grid", default="quick", help="paper (700 models), quick (29) or a CSV with Target, Inputs")
     sw.add_argument("--executor", default="local", choices=("local", "ray"))
     sw.add_argument("--address", default=None, help="Ray cluster to join ('auto' or host:port); default: a local Ray")
     sw.add_argument("--preset", default="cpu", choices=("cpu", "paper"))
@@ -237,7 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     pp = sub.add_parser("paper", help="run the notebooks in order with papermill (the main job)")
     pp.add_argument("--inpath", default="", help="your dataset (default: a synthetic cohort)")
-    pp.add_argument("--n", type=int, default=500, help="synthetic cohort size (default 500)")
+    pp.add_argument("--n", type=int, default=700, help="synthetic cohort size (default 700)")
     pp.add_argument("--epochs", type=int, default=12, help="most epochs per model (default 12)")
     pp.add_argument("--patience", type=int, default=6, help="early-stopping patience (default 6)")
     pp.add_argument("--grid", default="quick", help="quick (default), paper, or a CSV of Target, Inputs")

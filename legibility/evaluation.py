@@ -9,7 +9,7 @@ import pandas as pd
 from legibility import paths
 from legibility.study import target
 
-__all__ = ["best_beside_ceilings", "best_models", "ceiling_for", "main_metric", "model_diagnostics"]
+__all__ = ["best_beside_ceilings", "best_models", "ceiling_for", "ceiling_of", "main_metric", "model_diagnostics"]
 
 
 def main_metric(target_display: str) -> str:
@@ -25,13 +25,30 @@ def ceiling_for(data_path, row: dict) -> pd.DataFrame:
     out = {"target": row["Target"], "inputs": row["Inputs"], "metric": metric,
            "deep model": row[metric], "95% CI": f"{row['ci_low']:.3f} to {row['ci_high']:.3f}",
            "linear peer": linear, "ceiling": float("nan")}
-    gt = Path(data_path) / paths.GROUND_TRUTH
-    if gt.exists():
-        g = pd.read_csv(gt)
-        hit = g[(g.Target == row["Target"]) & (g.Inputs == row["Inputs"])]
-        if len(hit):
-            out["ceiling"] = float(hit[metric].iloc[0])
+    out["ceiling"] = ceiling_of(data_path, row["Target"], row["Inputs"], metric)
     return pd.DataFrame([out])
+
+
+def ceiling_of(data_path, target_name: str, inputs_label: str, metric: str) -> float:
+    """The ground-truth ceiling of one (target, input set) on a synthetic cohort: read from its
+    ``ground_truth.csv`` (the grid's models), or computed the same way for an input set outside
+    the grid (e.g. a psychology item from imaging alone). NaN for data that are not synthetic."""
+    import json
+
+    gt = Path(data_path) / paths.GROUND_TRUTH
+    if not gt.exists():
+        return float("nan")
+    g = pd.read_csv(gt)
+    hit = g[(g.Target == target_name) & (g.Inputs == inputs_label)]
+    if len(hit):
+        return float(hit[metric].iloc[0])
+    from legibility.cohort.ground_truth import ceilings
+    from legibility.study import parse_inputs_label
+
+    info = Path(data_path) / paths.COHORT_INFO
+    n = json.loads(info.read_text()).get("ceiling_n", 20_000) if info.exists() else 20_000
+    row = ceilings(n=n, pairs=[(target(target_name), parse_inputs_label(inputs_label))])
+    return float(row[metric].iloc[0])
 
 
 def best_models(metrics: pd.DataFrame) -> pd.DataFrame:

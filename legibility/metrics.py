@@ -58,21 +58,49 @@ def score_continuous(y_true, y_pred, train_median: float) -> dict:
     return out
 
 
+def _balanced_accuracy_rows(t: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Balanced accuracy of each row of 0/1 truths ``t`` and predictions ``p`` (the mean recall
+    over the classes present in that row's truth, as scikit-learn computes it)."""
+    recalls = []
+    for c in (0, 1):
+        n = (t == c).sum(1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            recalls.append(np.where(n > 0, ((t == c) & (p == c)).sum(1) / n, np.nan))
+    return np.nanmean(np.stack(recalls), axis=0)
+
+
+def _r2_rows(t: np.ndarray, p: np.ndarray) -> np.ndarray:
+    ss_res = ((t - p) ** 2).sum(1)
+    ss_tot = ((t - t.mean(1, keepdims=True)) ** 2).sum(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(ss_tot > 0, 1 - ss_res / ss_tot, np.nan)
+
+
+_VECTORISED = {"balanced_accuracy": _balanced_accuracy_rows, "r2": _r2_rows}
+
+
 def bootstrap_ci(y_true, y_pred, metric, n_boot: int = 1000, seed: int = 0, alpha: float = 0.05):
-    """Percentile bootstrap (1 - alpha) interval of ``metric(y_true, y_pred)``."""
+    """Percentile bootstrap (1 - alpha) interval of a metric of ``(y_true, y_pred)``.
+
+    ``metric`` is ``"balanced_accuracy"`` (0/1 labels) or ``"r2"``, computed for all resamples
+    at once, or any callable ``metric(y_true, y_pred)``, called once per resample."""
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     rng = np.random.default_rng(seed)
     n = len(y_true)
-    vals = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # resamples with one class are expected on small sets
-        for _ in range(n_boot):
-            idx = rng.integers(0, n, n)
-            try:
-                vals.append(metric(y_true[idx], y_pred[idx]))
-            except ValueError:
-                continue
-    if not vals:
+    idx = rng.integers(0, n, (n_boot, n))
+    if isinstance(metric, str):
+        vals = _VECTORISED[metric](y_true[idx].astype(float), y_pred[idx].astype(float))
+        vals = vals[np.isfinite(vals)]
+    else:
+        vals = []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # resamples with one class are expected on small sets
+            for row in idx:
+                try:
+                    vals.append(metric(y_true[row], y_pred[row]))
+                except ValueError:
+                    continue
+    if not len(vals):
         return float("nan"), float("nan")
     lo, hi = np.nanpercentile(vals, [100 * alpha / 2, 100 * (1 - alpha / 2)])
     return float(lo), float(hi)

@@ -27,6 +27,7 @@ class ModelConfig:
     cnn_channels: tuple[int, ...] = (32, 64, 128, 256, 256)  # one residual block each (+256 at 128^3)
     cnn_dense: int = 128  # 256 at 128^3
     pool: str = "max"  # down-sampling of each block: "max" (the paper) or "avg"
+    channels_last: bool = True  # run the convolutions in channels_last_3d (same maths, ~1.4x faster on CPU)
     # --- the connectivity MLP
     n_edges: int = 64_620  # 360 * 359 / 2
     conn_hidden: int = 128
@@ -102,6 +103,7 @@ class VolumeEncoder(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         chans = (cfg.in_channels, *cfg.cnn_channels)
+        self.channels_last = cfg.channels_last
         self.blocks = nn.Sequential(*[ResidualBlock(a, b, cfg.dropout, cfg.pool)
                                       for a, b in zip(chans, chans[1:], strict=False)])
         final = cfg.side // 2 ** len(cfg.cnn_channels)
@@ -111,6 +113,8 @@ class VolumeEncoder(nn.Module):
                                    nn.BatchNorm1d(cfg.cnn_dense), nn.GELU())
 
     def forward(self, x):  # (B, C, S, S, S) -> (B, cnn_dense)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last_3d)
         return self.dense(self.blocks(x))
 
 

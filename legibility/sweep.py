@@ -31,12 +31,13 @@ from legibility.study import target as get_target
 
 __all__ = ["QUICK_TARGETS", "SweepConfig", "load_grid", "quick_grid", "sweep"]
 
-# The quick grid (23 models, 3 of them CNNs): the paper's contrast on a laptop.
+# The quick grid (29 models, 3 of them CNNs): the paper's contrast on a laptop.
 # - constitutional: sex and age from structural imaging and from connectivity (imaging only);
-# - two targets of each other domain from non-imaging data alone (the constitutional block, and
-#   all allowed blocks), from connectivity with all allowed blocks (combined), and, for worry,
-#   from structural imaging with all allowed blocks (psychology from the brain).
-# Every domain has two targets, so the mixed-effects analyses can be fitted on it.
+# - two targets of each other domain from non-imaging data alone (the constitutional block; it
+#   with each other allowed block), from connectivity with all allowed blocks (combined), and,
+#   for worry, from structural imaging with all allowed blocks (psychology from the brain).
+# Every domain has two targets, and the blocks vary apart from each other, so the
+# mixed-effects analyses can be fitted on it.
 QUICK_TARGETS = ("sex", "age", "hypertension", "smoking", "hba1c", "hb", "worry", "nervous")
 _STRUCTURAL, _CONNECTIVITY = frozenset({"t1", "flair"}), frozenset({"connectivity"})
 
@@ -51,8 +52,10 @@ def quick_grid() -> list[tuple[Target, InputSet]]:
             sets = [InputSet(_STRUCTURAL), InputSet(_CONNECTIVITY)]
         else:
             allowed = frozenset(d for d in DOMAINS if d != tgt.domain)
-            sets = [InputSet(frozenset(), frozenset({"constitutional"})), InputSet(frozenset(), allowed),
-                    InputSet(_CONNECTIVITY, allowed)]
+            others = sorted(allowed - {"constitutional"})
+            sets = [InputSet(frozenset(), frozenset({"constitutional", *extra}))
+                    for extra in ([], *[[o] for o in others])]
+            sets.append(InputSet(_CONNECTIVITY, allowed))
             if key == "worry":
                 sets.append(InputSet(_STRUCTURAL, allowed))
         for s in sets:
@@ -62,7 +65,7 @@ def quick_grid() -> list[tuple[Target, InputSet]]:
 
 
 def load_grid(name) -> list[tuple[Target, InputSet]]:
-    """``paper`` (700 models), ``quick`` (23) or a CSV with ``Target`` and ``Inputs`` columns
+    """``paper`` (700 models), ``quick`` (29) or a CSV with ``Target`` and ``Inputs`` columns
     spelled as in the published table (e.g. the output of ``legibility grid``)."""
     if name == "paper":
         return grid()

@@ -447,10 +447,10 @@ def _evaluate(model, data: ModelData, cfg, tgt, inputs, out: Path, history, minu
         y = data.y[idx]
         if tgt.is_binary:
             ci_metric = "Balanced accuracy"
-            lo, hi = bootstrap_ci(y, (values >= 0.5).astype(int), _ba, seed=cfg.seed)
+            lo, hi = bootstrap_ci(y, (values >= 0.5).astype(int), "balanced_accuracy", seed=cfg.seed)
         else:
             ci_metric = "r2"
-            lo, hi = bootstrap_ci(y, values, _r2, seed=cfg.seed)
+            lo, hi = bootstrap_ci(y, values, "r2", seed=cfg.seed)
         row = {"Mode": mode, "Target": tgt.display, "Inputs": inputs.label, **m,
                "Training time (mins)": minutes, "Loss": loss, **inputs.flags(),
                "Domain": DOMAINS[tgt.domain].name, "n": len(idx), "ci_metric": ci_metric,
@@ -480,18 +480,6 @@ def _evaluate(model, data: ModelData, cfg, tgt, inputs, out: Path, history, minu
     plt.close(fig)
     (out / "done.json").write_text(json.dumps({"finished": time.strftime("%Y-%m-%d %H:%M:%S")}))
     return rows[-1]
-
-
-def _ba(y, p):
-    from sklearn.metrics import balanced_accuracy_score
-
-    return balanced_accuracy_score(y, p)
-
-
-def _r2(y, p):
-    from sklearn.metrics import r2_score
-
-    return r2_score(y, p)
 
 
 # ----------------------------------------------------------------------------- predictor

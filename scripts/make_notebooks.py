@@ -148,7 +148,7 @@ SWEEP = [
 
 The paper trained 700 models: every target with every input set its rules allow. `grid="paper"`
 runs them all (thousands of CPU-hours; use `executor="ray"` on a cluster), `grid="quick"` a
-documented subset of 23 that shows the paper's contrast on a laptop, or give a CSV of
+documented subset of 29 that shows the paper's contrast on a laptop, or give a CSV of
 (`Target`, `Inputs`) pairs. Finished models are read back, not retrained; a half-trained one
 resumes from its checkpoint; a failing one is recorded and the rest go on.
 """),

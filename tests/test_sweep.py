@@ -31,7 +31,7 @@ def grid_file(tmp_path):
 def test_quick_grid_is_a_documented_subset_covering_every_domain():
     jobs = quick_grid()
     full = {(t.key, s) for t, s in grid()}
-    assert len(jobs) == 23
+    assert len(jobs) == 29
     assert all((t.key, s) in full for t, s in jobs)
     assert {t.key for t, _ in jobs} == set(QUICK_TARGETS)
     per_domain = {}
@@ -40,7 +40,9 @@ def test_quick_grid_is_a_documented_subset_covering_every_domain():
     assert {d: len(k) for d, k in per_domain.items()} == {"constitutional": 2, "disease": 2, "serology": 2,
                                                           "psychology": 2}
     worry = [s for t, s in jobs if t.key == "worry"]
-    assert [sorted(s.imaging) for s in worry] == [[], [], ["connectivity"], ["flair", "t1"]]
+    assert [sorted(s.imaging) for s in worry] == [[], [], [], ["connectivity"], ["flair", "t1"]]
+    assert [sorted(s.blocks) for s in worry][:3] == [["constitutional"], ["constitutional", "disease"],
+                                                     ["constitutional", "serology"]]
     assert all(s.imaging and not s.blocks for t, s in jobs if t.domain == "constitutional")
     assert sum("t1" in s.imaging for _, s in jobs) == 3  # the CNNs: sex, age, worry
 
