@@ -1,8 +1,11 @@
 """Training throughput (samples/s) of both presets: forward + backward + Adam step on random
 inputs of the right shape (data loading apart), a few steps after a warm-up.
 
-On CPU: ``cpu`` preset at 32^3 and ``paper`` preset at 64^3 (small batches), fp32.
-On a GPU (where one is present): the ``paper`` preset at 64^3 and 128^3, fp32 vs bf16 autocast.
+On CPU: ``cpu`` preset at 32^3 and ``paper`` preset at 64^3 (small batches), fp32, with the
+convolutions in the default (NCDHW) layout and in ``channels_last_3d`` (our default), and the
+``cpu`` preset under ``torch.compile`` (steady state; the compile time apart).
+On a GPU (where one is present): the ``paper`` preset at 64^3 and 128^3, fp32 vs bf16 autocast,
+channels-last and compile, with peak memory.
 
 Usage: python benchmarks/training_throughput.py
 Writes benchmarks/results/training_throughput.{csv,md}.
@@ -23,9 +26,12 @@ from legibility.model import FusedModel, preset
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def throughput(name: str, side: int, batch: int, device: str, bf16: bool, steps: int = 4, warmup: int = 1):
-    cfg = preset(name, side=side, use_connectivity=True, use_metadata=True, n_edges=64_620, n_outputs=1)
+def throughput(name: str, side: int, batch: int, device: str, bf16: bool, steps: int = 4, warmup: int = 1,
+               channels_last: bool = True, compile: bool = False):
+    cfg = preset(name, side=side, use_connectivity=True, use_metadata=True, n_edges=64_620, n_outputs=1,
+                 channels_last=channels_last)
     model = FusedModel(cfg).to(device).train()
+    run = torch.compile(model) if compile else model
     opt = torch.optim.Adam([p for _, p in model.trainable()], lr=1e-4)
     b = {"volumes": torch.randn(batch, 3, side, side, side, device=device),
          "connectivity": torch.randn(batch, 64_620, device=device),
@@ -36,14 +42,16 @@ def throughput(name: str, side: int, batch: int, device: str, bf16: bool, steps:
 
     def step():
         with ctx:
-            loss = (model(b).float() - y).pow(2).mean()
+            loss = (run(b).float() - y).pow(2).mean()
         loss = loss + model.penalty()
         opt.zero_grad()
         loss.backward()
         opt.step()
 
+    t = time.perf_counter()
     for _ in range(warmup):
         step()
+    warm_s = time.perf_counter() - t
     if device.startswith("cuda"):
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
@@ -54,16 +62,23 @@ def throughput(name: str, side: int, batch: int, device: str, bf16: bool, steps:
         torch.cuda.synchronize()
     sec = time.perf_counter() - t
     peak = torch.cuda.max_memory_allocated() / 2**30 if device.startswith("cuda") else float("nan")
+    layout = ("channels_last_3d" if channels_last else "NCDHW") + (" + compile" if compile else "")
     return {"preset": name, "side": side, "batch": batch, "device": device, "precision": "bf16" if bf16 else "fp32",
-            "samples_per_s": steps * batch / sec, "peak_gib": peak}
+            "layout": layout, "samples_per_s": steps * batch / sec, "warmup_s": warm_s, "peak_gib": peak}
 
 
 def main():
-    rows = [throughput("cpu", 32, 32, "cpu", False, steps=6), throughput("paper", 64, 4, "cpu", False, steps=2)]
+    rows = []
+    for cl in (False, True):
+        rows.append(throughput("cpu", 32, 16, "cpu", False, steps=8, channels_last=cl))
+        rows.append(throughput("paper", 64, 2, "cpu", False, steps=2, channels_last=cl))
+    rows.append(throughput("cpu", 32, 16, "cpu", False, steps=8, warmup=2, compile=True))
     if torch.cuda.is_available():
         for side, batch in ((64, 64), (128, 16)):
-            for bf16 in (False, True):
-                rows.append(throughput("paper", side, batch, "cuda", bf16, steps=10, warmup=3))
+            for bf16, cl, comp in ((False, False, False), (True, False, False), (True, True, False),
+                                   (True, True, True)):
+                rows.append(throughput("paper", side, batch, "cuda", bf16, steps=10, warmup=3, channels_last=cl,
+                                       compile=comp))
     else:
         rows.append({"preset": "paper", "side": 64, "device": "no GPU"})
     df = pd.DataFrame(rows)
