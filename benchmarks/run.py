@@ -13,7 +13,7 @@ Writes the scripts' CSVs and ``benchmarks/results/summary.md``.
 
 import os
 import platform
-import runpy
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -26,12 +26,8 @@ ROOT = HERE.parent
 
 
 def _run(script: str, *args: str):
-    argv = sys.argv
-    sys.argv = [script, *args]
-    try:
-        runpy.run_path(str(HERE / script), run_name="__main__")
-    finally:
-        sys.argv = argv
+    """Each benchmark in a fresh interpreter: torch's thread pools never cross a fork."""
+    subprocess.run([sys.executable, str(HERE / script), *args], check=True)
 
 
 def _main_job() -> str:

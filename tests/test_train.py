@@ -217,3 +217,18 @@ def test_loader_workers_do_not_change_results(cache, tmp_path):
     b = train_model(cache, cfg(epochs=2, num_workers=2), tmp_path / "b")
     assert a["r2"] == b["r2"]
     assert a["Loss"] == b["Loss"]
+
+
+def test_linear_peer_fits_at_most_its_cap_of_training_participants(cache, monkeypatch):
+    import legibility.linear as linear
+
+    tgt, inputs = resolve_inputs("age", ("connectivity",))
+    data = ModelData(cache, tgt, inputs, cfg(inputs=("connectivity",)))
+    seen = []
+    real = linear.linear_features
+    monkeypatch.setattr(linear, "linear_features", lambda d, rows: seen.append(len(rows)) or real(d, rows))
+    monkeypatch.setattr(linear, "PEER_MAX_TRAIN", 10)
+    out = linear.linear_peer(data)
+    assert seen[0] == 10 < len(data.rows["train"])
+    assert seen[1:] == [len(data.rows["val"]), len(data.rows["test"])]
+    assert np.isfinite(out["test"]["r2"])
