@@ -102,6 +102,10 @@ def _cmd_predict(args) -> int:
 
 
 def _cmd_sweep(args) -> int:
+    from pathlib import Path
+
+    import pandas as pd
+
     from legibility.sweep import SweepConfig, sweep
 
     cfg = SweepConfig(preset=args.preset, side=args.side, epochs=args.epochs, patience=args.patience, lr=args.lr,
@@ -109,9 +113,7 @@ def _cmd_sweep(args) -> int:
                       data_size=args.data_size, torch_threads=args.torch_threads,
                       cpus_per_model=args.cpus_per_model, gpus_per_model=args.gpus_per_model)
     test = sweep(args.inpath, args.outpath, args.grid, executor=args.executor, address=args.address, config=cfg)
-    from pathlib import Path
-
-    failures = len(__import__("pandas").read_csv(Path(args.outpath) / "failures.csv"))
+    failures = len(pd.read_csv(Path(args.outpath) / "failures.csv"))
     print(f"{len(test)} models in {Path(args.outpath) / 'metrics_comparison_test.csv'}"
           + (f"; {failures} failed (see failures.csv)" if failures else ""))
     return 1 if failures else 0

@@ -24,9 +24,14 @@ def ceiling_for(data_path, row: dict) -> pd.DataFrame:
     linear = row["linear_balanced_accuracy"] if metric == "Balanced accuracy" else row["linear_r2"]
     out = {"target": row["Target"], "inputs": row["Inputs"], "metric": metric,
            "deep model": row[metric], "95% CI": f"{row['ci_low']:.3f} to {row['ci_high']:.3f}",
-           "linear peer": linear, "ceiling": float("nan")}
-    out["ceiling"] = ceiling_of(data_path, row["Target"], row["Inputs"], metric)
+           "linear peer": linear, "ceiling": ceiling_of(data_path, row["Target"], row["Inputs"], metric)}
     return pd.DataFrame([out])
+
+
+def _ground_truth(data_path) -> pd.DataFrame | None:
+    """A synthetic cohort's ``ground_truth.csv``; None for data without one."""
+    gt = Path(data_path) / paths.GROUND_TRUTH if data_path else None
+    return pd.read_csv(gt) if gt is not None and gt.exists() else None
 
 
 def ceiling_of(data_path, target_name: str, inputs_label: str, metric: str) -> float:
@@ -35,10 +40,9 @@ def ceiling_of(data_path, target_name: str, inputs_label: str, metric: str) -> f
     the grid (e.g. a psychology item from imaging alone). NaN for data that are not synthetic."""
     import json
 
-    gt = Path(data_path) / paths.GROUND_TRUTH
-    if not gt.exists():
+    g = _ground_truth(data_path)
+    if g is None:
         return float("nan")
-    g = pd.read_csv(gt)
     hit = g[(g.Target == target_name) & (g.Inputs == inputs_label)]
     if len(hit):
         return float(hit[metric].iloc[0])
@@ -74,9 +78,8 @@ def best_beside_ceilings(metrics: pd.DataFrame, data_path=None) -> pd.DataFrame:
     if "linear_r2" in best:
         out["linear peer"] = [r.linear_balanced_accuracy if r.metric == "Balanced accuracy" else r.linear_r2
                               for r in best.itertuples()]
-    gt_path = Path(data_path) / paths.GROUND_TRUTH if data_path else None
-    if gt_path is not None and gt_path.exists():
-        gt = pd.read_csv(gt_path)
+    gt = _ground_truth(data_path)
+    if gt is not None:
         same, top = [], []
         for r in best.itertuples():
             g = gt[gt.Target == r.Target]
@@ -92,18 +95,16 @@ def best_beside_ceilings(metrics: pd.DataFrame, data_path=None) -> pd.DataFrame:
 def model_diagnostics(outpath) -> pd.DataFrame:
     """One row per trained model folder under ``outpath``: epochs run, best epoch, minutes,
     final training loss, best validation loss and whether early stopping ended the run."""
+    import json
+
+    sweep_info = Path(outpath) / "sweep.json"
+    cfg = json.loads(sweep_info.read_text()).get("config", {}) if sweep_info.exists() else {}
     rows = []
     for folder in sorted(Path(outpath).iterdir()):
         prog = folder / "training_progress.csv"
         if not prog.exists():
             continue
         h = pd.read_csv(prog)
-        cfg = {}
-        sweep_info = Path(outpath) / "sweep.json"
-        if sweep_info.exists():
-            import json
-
-            cfg = json.loads(sweep_info.read_text()).get("config", {})
         best = int(h.val_loss.idxmin())
         rows.append({"model": folder.name, "epochs run": len(h), "best epoch": int(h.epoch[best]),
                      "minutes": float(h.seconds.iloc[-1]) / 60, "final train loss": float(h.train_loss.iloc[-1]),

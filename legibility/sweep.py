@@ -91,7 +91,8 @@ def load_grid(name) -> list[tuple[Target, InputSet]]:
 
 @dataclass
 class SweepConfig:
-    """Training options shared by every model of a sweep (see :class:`legibility.train.TrainConfig`)."""
+    """Training options shared by every model of a sweep: fields of the same name go to
+    :class:`legibility.train.TrainConfig`; the last three are the sweep's own."""
 
     preset: str = "cpu"
     side: int = 32
@@ -125,10 +126,9 @@ def _train_one(cache_path: str, target: str, inputs_label: str, cfg: dict, outpa
         torch.set_num_threads(int(cfg["torch_threads"]))
     t0 = time.perf_counter()
     try:
+        shared = {k: cfg[k] for k in TrainConfig.__dataclass_fields__ if k in cfg}
         tc = TrainConfig(target=tgt.key, inputs=tuple(inputs.imaging), metadata_blocks=tuple(sorted(inputs.blocks)),
-                         preset=cfg["preset"], side=cfg["side"], epochs=cfg["epochs"], patience=cfg["patience"],
-                         lr=cfg["lr"], batch_size=cfg["batch_size"], seed=cfg["seed"], device=cfg["device"],
-                         num_workers=cfg["num_workers"], data_size=cfg["data_size"], progress=False)
+                         progress=False, **shared)
         train_model(Cache.open(cache_path), tc, outpath, restore=True)
     except Exception as err:  # recorded, and the sweep goes on
         folder.mkdir(parents=True, exist_ok=True)

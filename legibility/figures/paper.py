@@ -79,7 +79,6 @@ def plot_performance_grid(metrics: pd.DataFrame, domains=None, cell: float = 0.1
             if first:
                 ax.set_title(f"{DOMAINS[d].letter}  {DOMAINS[d].name}", loc="left", x=-label_w / (mat.shape[1] * cell),
                              y=1.0 + 0.3 / (n_in * cell), fontsize=10, fontweight="bold", color=DOMAIN_COLOURS[d])
-                ax.set_title(short, fontsize=7)
             first = False
             x0 += mat.shape[1] * cell + gap
         x += width
