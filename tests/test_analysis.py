@@ -95,8 +95,10 @@ def test_figures_and_tables_from_analyse(published, tmp_path, tiny_cohort, capsy
     table = pd.read_csv(tmp_path / "a" / "domain_effects.csv")
     assert len(table) == len(domain_effects(published))
     head = pd.read_csv(tmp_path / "a" / "headline.csv").set_index("Target")
-    assert head.loc["Age", "score"] == pytest.approx(0.859, abs=1e-3)
+    assert head.loc["Age", "test_score"] == pytest.approx(0.859, abs=1e-3)
     assert list(head.index) == [t.display for t in TARGETS.values()]
+    best = pd.read_csv(tmp_path / "a" / "best_models.csv")
+    assert best.selected_by.str.startswith("test").all()  # the published table has no validation rows
 
 
 def test_metrics_published_reads_the_variable(published_table, monkeypatch):

@@ -39,14 +39,18 @@ def performance_matrices(metrics: pd.DataFrame, domain: str) -> dict[str, pd.Dat
     return out
 
 
-def plot_performance_grid(metrics: pd.DataFrame, domains=None, cell: float = 0.17):
+def plot_performance_grid(metrics: pd.DataFrame, domains=None, cell: float = 0.17, best: pd.DataFrame | None = None):
     """One panel per domain, side by side: input sets (rows) by targets (columns), binary
     targets coloured by balanced accuracy (0.5-1) and continuous ones by R² (0-1) in two blocks;
     each target's best input set boxed in white (its rectangle's gid is
-    ``best:<Target>|<Inputs>``); grey where a model was not run. ``cell``: inches per cell."""
+    ``best:<Target>|<Inputs>``); grey where a model was not run. ``cell``: inches per cell.
+    ``best``: the choice to box (``best_models.csv``: Target, Inputs, selected_by); default
+    :func:`legibility.evaluation.best_models` of ``metrics``. The figure says how it was chosen."""
     domains = [d for d in (domains or DOMAINS) if (metrics["Domain"] == DOMAINS[d].name).any()]
     mats = {d: performance_matrices(metrics, d) for d in domains}
-    best = best_models(metrics).set_index("Target")["Inputs"].to_dict()
+    best = best_models(metrics) if best is None else best
+    chosen_by = str(best["selected_by"].iloc[0]) if "selected_by" in best and len(best) else ""
+    best = best.set_index("Target")["Inputs"].to_dict()
     label_w, gap, top, bottom = 3.3, 0.12, 0.6, 1.1  # inches
     nrows = max(len(next(iter(m.values())).index) for m in mats.values())
     widths = [label_w + sum(m[k].shape[1] * cell + gap for k, _, _ in _METRICS if m[k].shape[1]) for m in mats.values()]
@@ -85,6 +89,8 @@ def plot_performance_grid(metrics: pd.DataFrame, domains=None, cell: float = 0.1
     for n, (metric, label, _) in enumerate(m for m in _METRICS if m[0] in images):
         cax = fig.add_axes([(x + 0.3 + 0.9 * n) / W, (H - top - 1.6) / H, 0.12 / W, 1.5 / H])
         fig.colorbar(images[metric], cax=cax, label=label)
+    if chosen_by:
+        fig.text(0.5 / W, 0.15 / H, f"White box: each target's best input set, chosen on {chosen_by}.", fontsize=7)
     return fig
 
 
@@ -162,13 +168,14 @@ def plot_training_efficiency(metrics: pd.DataFrame, minutes_label: str = "Traini
     return fig
 
 
-def headline(metrics: pd.DataFrame) -> pd.DataFrame:
-    """The best model of each target with its main score, by domain (the paper's summary)."""
-    best = best_models(metrics)
+def headline(metrics: pd.DataFrame, best: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The best model of each target with its test score, by domain (the paper's summary).
+    ``best``: the choice (``best_models.csv``); default :func:`legibility.evaluation.best_models`."""
+    best = (best_models(metrics) if best is None else best).copy()
     best["domain"] = [target(t).domain for t in best.Target]
     order = {t.display: i for i, t in enumerate(TARGETS.values())}
     best = best.sort_values("Target", key=lambda s: s.map(order)).reset_index(drop=True)
-    return best[["domain", "Target", "Inputs", "metric", "score"]]
+    return best[["domain", "Target", "Inputs", "metric", "selected_by", "val_score", "test_score"]]
 
 
 def plot_networks(graphs: dict, seed: int = 0):
