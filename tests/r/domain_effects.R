@@ -4,6 +4,7 @@
 # with r2 > 0 only.
 #
 # Usage: Rscript tests/r/domain_effects.R metrics_comparison_test.csv out.csv
+# Needs R with nlme (Debian: apt-get install r-base-core r-cran-nlme).
 suppressPackageStartupMessages(library(nlme))
 
 args <- commandArgs(trailingOnly = TRUE)
@@ -54,6 +55,6 @@ for (m in models) {
         term = sapply(rownames(tt), to_published), coef = tt[, "Value"], se = tt[, "Std.Error"],
         df = tt[, "DF"], t = tt[, "t-value"], p = tt[, "p-value"], ci_low = ci[, "lower"],
         ci_high = ci[, "upper"], n = nrow(rows), n_targets = nlevels(rows$Target),
-        tau2 = vc[1], sigma2 = vc[2], row.names = NULL)
+        tau2 = vc[1], sigma2 = vc[2], icc = vc[1] / (vc[1] + vc[2]), row.names = NULL)
 }
 write.csv(do.call(rbind, out), args[2], row.names = FALSE)
