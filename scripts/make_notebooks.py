@@ -242,7 +242,8 @@ DOMAIN_EFFECTS = [
 # 05 · Domain effects: which inputs help which kind of characteristic
 
 As in the paper: per domain, a linear mixed-effects model of test performance on 0/1 indicators
-of the inputs each model used, with a random intercept per target (statsmodels, REML). `T1`
+of the inputs each model used, with a random intercept per target, fitted by REML as nlme does
+in R (t-tests on nlme's degrees of freedom; R² models on the models with R² > 0). `T1`
 stands for structural imaging (T1 and FLAIR always enter together). Give `metrics="published"`
 to fit the paper's own table.
 """),
