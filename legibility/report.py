@@ -32,10 +32,14 @@ def networks_for(metrics: pd.DataFrame, cohort=None) -> tuple[dict, str]:
     return graphs, note
 
 
-def analyse(metrics, out, cohort=None, figures_dir=None, formats=("png", "pdf", "svg"), label: str = "") -> dict:
+def analyse(metrics, out, cohort=None, figures_dir=None, formats=("png", "pdf", "svg"), label: str = "",
+            best: pd.DataFrame | None = None) -> dict:
     """Domain effects to ``out/domain_effects.csv``; the performance grid, domain effects,
     training efficiency and network figures to ``figures_dir`` (default ``out``); the
-    dashboard to ``out/dashboard.html``. Returns the paths and the headline table."""
+    dashboard to ``out/dashboard.html``. Returns the paths and the headline table.
+    ``best``: the boxed model of each target in the grid (``Target``, ``Inputs``; chosen on
+    validation); default the highest test score, which for ``metrics="published"`` is the
+    published table's own choice and the figure says so."""
     import matplotlib.pyplot as plt
 
     from legibility.dashboard import write_dashboard
@@ -58,7 +62,8 @@ def analyse(metrics, out, cohort=None, figures_dir=None, formats=("png", "pdf", 
     heads = headline(table)
     heads.to_csv(out / "headline.csv", index=False)
     written = {"domain_effects": out / "domain_effects.csv", "headline": out / "headline.csv"}
-    for name, fig in (("performance_grid", plot_performance_grid(table)),
+    note = "the published table's\ntest-based choice" if best is None and str(metrics) == "published" else None
+    for name, fig in (("performance_grid", plot_performance_grid(table, best=best, best_note=note)),
                       ("domain_effects", plot_domain_effects(effects)),
                       ("training_efficiency", plot_training_efficiency(table))):
         written[name] = save_figure(fig, prefix + name, figures_dir, formats=formats)

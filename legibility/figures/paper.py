@@ -6,87 +6,14 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from matplotlib.patches import Rectangle
 
 from legibility.analysis import stars
 from legibility.evaluation import best_models
-from legibility.study import DOMAIN_COLOURS, DOMAINS, TARGETS, input_sets_for, target
+from legibility.figures.grid import performance_matrices, plot_performance_grid
+from legibility.study import DOMAIN_COLOURS, DOMAINS, TARGETS, target
 
 __all__ = ["headline", "performance_matrices", "plot_domain_effects", "plot_networks", "plot_performance_grid",
            "plot_training_efficiency"]
-
-_METRICS = (("Balanced accuracy", "Balanced accuracy", (0.5, 1.0)), ("r2", "R²", (0.0, 1.0)))
-
-
-def performance_matrices(metrics: pd.DataFrame, domain: str) -> dict[str, pd.DataFrame]:
-    """For one domain: ``{"Balanced accuracy": inputs x binary targets, "r2": inputs x continuous
-    targets}``; rows in the grid's order of input sets, columns in the study's order of targets;
-    NaN where a model was not run."""
-    rows = metrics[metrics["Domain"] == DOMAINS[domain].name]
-    present = set(rows["Inputs"])
-    order = []
-    for tgt in (t for t in TARGETS.values() if t.domain == domain):
-        order += [s.label for s in input_sets_for(tgt) if s.label not in order]
-    order = [o for o in order if o in present] + sorted(present - set(order))
-    out = {}
-    for metric, _, _ in _METRICS:
-        binary = metric == "Balanced accuracy"
-        cols = [t.display for t in TARGETS.values() if t.domain == domain and t.is_binary == binary
-                and t.display in set(rows["Target"])]
-        sub = rows[rows["Target"].isin(cols)]
-        out[metric] = sub.pivot_table(index="Inputs", columns="Target", values=metric, aggfunc="first").reindex(
-            index=order, columns=cols)
-    return out
-
-
-def plot_performance_grid(metrics: pd.DataFrame, domains=None, cell: float = 0.17):
-    """One panel per domain, side by side: input sets (rows) by targets (columns), binary
-    targets coloured by balanced accuracy (0.5-1) and continuous ones by R² (0-1) in two blocks;
-    each target's best input set boxed in white (its rectangle's gid is
-    ``best:<Target>|<Inputs>``); grey where a model was not run. ``cell``: inches per cell."""
-    domains = [d for d in (domains or DOMAINS) if (metrics["Domain"] == DOMAINS[d].name).any()]
-    mats = {d: performance_matrices(metrics, d) for d in domains}
-    best = best_models(metrics).set_index("Target")["Inputs"].to_dict()
-    label_w, gap, top, bottom = 3.3, 0.12, 0.6, 1.1  # inches
-    nrows = max(len(next(iter(m.values())).index) for m in mats.values())
-    widths = [label_w + sum(m[k].shape[1] * cell + gap for k, _, _ in _METRICS if m[k].shape[1]) for m in mats.values()]
-    W, H = sum(widths) + 2.0, nrows * cell + top + bottom
-    fig = plt.figure(figsize=(W, H))
-    cmap = plt.get_cmap("magma").with_extremes(bad="#d9d9d9")
-    images, x = {}, 0.0
-    for d, width in zip(domains, widths, strict=True):
-        m = mats[d]
-        x0 = x + label_w
-        n_in = len(next(iter(m.values())).index)
-        first = True
-        for metric, label, lim in _METRICS:
-            mat = m[metric]
-            if not mat.shape[1]:
-                continue
-            ax = fig.add_axes([x0 / W, (H - top - n_in * cell) / H, mat.shape[1] * cell / W, n_in * cell / H])
-            images[metric] = ax.imshow(np.ma.masked_invalid(mat.to_numpy(float)), cmap=cmap, vmin=lim[0],
-                                       vmax=lim[1], aspect="auto", interpolation="nearest")
-            ax.set_xticks(range(mat.shape[1]), mat.columns, rotation=60, ha="right", fontsize=7)
-            ax.set_yticks(range(n_in), mat.index if first else [], fontsize=6)
-            short = label if mat.shape[1] > 2 else {"Balanced accuracy": "BA"}.get(label, label)
-            ax.set_title(short, fontsize=7)
-            for j, tgt in enumerate(mat.columns):
-                if best.get(tgt) in mat.index:
-                    i = list(mat.index).index(best[tgt])
-                    rect = Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="white", lw=1.6)
-                    rect.set_gid(f"best:{tgt}|{best[tgt]}")
-                    ax.add_patch(rect)
-            if first:
-                ax.set_title(f"{DOMAINS[d].letter}  {DOMAINS[d].name}", loc="left", x=-label_w / (mat.shape[1] * cell),
-                             y=1.0 + 0.3 / (n_in * cell), fontsize=10, fontweight="bold", color=DOMAIN_COLOURS[d])
-            first = False
-            x0 += mat.shape[1] * cell + gap
-        x += width
-    for n, (metric, label, _) in enumerate(m for m in _METRICS if m[0] in images):
-        cax = fig.add_axes([(x + 0.3 + 0.9 * n) / W, (H - top - 1.6) / H, 0.12 / W, 1.5 / H])
-        fig.colorbar(images[metric], cax=cax, label=label)
-    return fig
-
 
 def _title(rows: pd.DataFrame) -> str:
     r = rows.iloc[0]
