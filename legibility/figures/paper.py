@@ -10,6 +10,7 @@ import pandas as pd
 from legibility.analysis import stars
 from legibility.evaluation import best_models
 from legibility.figures.grid import performance_matrices, plot_performance_grid
+from legibility.figures.networks import plot_networks
 from legibility.study import DOMAIN_COLOURS, DOMAINS, TARGETS, target
 
 __all__ = ["headline", "performance_matrices", "plot_domain_effects", "plot_networks", "plot_performance_grid",
@@ -96,26 +97,3 @@ def headline(metrics: pd.DataFrame) -> pd.DataFrame:
     order = {t.display: i for i, t in enumerate(TARGETS.values())}
     best = best.sort_values("Target", key=lambda s: s.map(order)).reset_index(drop=True)
     return best[["domain", "Target", "Inputs", "metric", "score"]]
-
-
-def plot_networks(graphs: dict, seed: int = 0):
-    """The target graphs side by side (networkx drawings): nodes coloured by domain, sized by
-    their ``size`` attribute, edge width by weight."""
-    import networkx as nx
-
-    from legibility.networks import layout
-
-    fig, axes = plt.subplots(1, len(graphs), figsize=(5.5 * len(graphs), 5.2), squeeze=False, layout="constrained")
-    for ax, (title, g) in zip(axes[0], graphs.items(), strict=True):
-        pos = layout(g, seed)
-        sizes = np.array([d.get("size", 0.0) for _, d in g.nodes(data=True)])
-        span = np.ptp(sizes) if len(sizes) else 0
-        node_size = 80 + 600 * ((sizes - sizes.min()) / span if span > 0 else 0.5)
-        weights = np.array([w for _, _, w in g.edges(data="weight")] or [1.0])
-        nx.draw_networkx_edges(g, pos, ax=ax, width=0.3 + 2.5 * weights / weights.max(), alpha=0.35)
-        nx.draw_networkx_nodes(g, pos, ax=ax, node_size=node_size, edgecolors="black", linewidths=0.5,
-                               node_color=[DOMAIN_COLOURS[d["domain"]] for _, d in g.nodes(data=True)])
-        nx.draw_networkx_labels(g, pos, ax=ax, font_size=7)
-        ax.set_title(title, fontsize=10)
-        ax.axis("off")
-    return fig
