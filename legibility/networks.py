@@ -109,13 +109,14 @@ def performance_graph(metrics: pd.DataFrame, metric: str = "Balanced accuracy", 
 
 
 def layout(g, seed: int = 0) -> dict[str, tuple[float, float]]:
-    """Node positions in a unit-ish square, one connected part at a time.
+    """Node positions, one connected part at a time, neighbours about one unit apart.
 
     Each part is laid out by Kamada-Kawai (networkx) on distances from the *rank* of each
     edge's weight (strongest 1, weakest 2), so that a few near-identical weights cannot
-    collapse a cluster onto one point; parts are scaled by the square root of their size and
-    set side by side: the largest below, the smaller ones in a row above it (as the paper's
-    third graph is drawn). Labels are kept apart afterwards by :func:`spread`.
+    collapse a cluster onto one point; each part is scaled so that neighbours sit about one
+    unit apart, and the parts are set side by side: the largest below, the smaller ones in a
+    row above it (as the paper's third graph is drawn). Labels are kept apart afterwards by
+    :func:`spread`.
     """
     import networkx as nx
 
@@ -134,15 +135,15 @@ def layout(g, seed: int = 0) -> dict[str, tuple[float, float]]:
                 h[a][b]["d"] = 2.0 - r / max(len(ranked) - 1, 1)
             xy = nx.kamada_kawai_layout(h, weight="d", pos=nx.circular_layout(h))
             xy = {n: np.asarray(p, float) for n, p in xy.items()}
-            centre = np.mean(list(xy.values()), axis=0)
-            radius = max(np.linalg.norm(p - centre) for p in xy.values()) or 1.0
-            xy = {n: (p - centre) / radius * 0.5 * np.sqrt(len(h)) for n, p in xy.items()}
+            pts = np.array(list(xy.values()))
+            near = np.median([np.sort(np.linalg.norm(pts - q, axis=1))[1] for q in pts]) or 1.0
+            xy = {n: (p - pts.mean(0)) / near for n, p in xy.items()}  # neighbours about 1 apart in every part
         placed.append(xy)
     pos = dict(placed[0])
     if len(placed) > 1:
         big = np.array(list(placed[0].values()))
-        top = big[:, 1].max() + 1.0 if len(big) > 1 else 1.0
-        widths = [np.ptp([p[0] for p in xy.values()]) + 1.0 for xy in placed[1:]]
+        top = big[:, 1].max() + 1.5 if len(big) > 1 else 1.5
+        widths = [np.ptp([p[0] for p in xy.values()]) + 1.5 for xy in placed[1:]]
         x = -sum(widths) / 2
         heights = [np.ptp([p[1] for p in xy.values()]) for xy in placed[1:]]
         for xy, w in zip(placed[1:], widths, strict=True):

@@ -57,3 +57,28 @@ def test_grid_has_the_papers_badges_and_keys(published):
     labels = [t for ax in fig.axes for t in ax.get_yticklabels() if t.get_text()]
     assert min(t.get_fontsize() for t in labels) >= 7  # legible when printed at its size
     plt.close(fig)
+
+
+def test_networks_three_panels_keys_legend_and_no_overlapping_labels(published, tiny_cohort):
+    from legibility.figures.networks import plot_networks
+    from legibility.report import networks_for
+
+    graphs, note = networks_for(published, tiny_cohort)
+    assert note == ""
+    assert len(graphs) == 3
+    fig = plot_networks(graphs)
+    fig.canvas.draw()
+    texts = _texts(fig)
+    for word in ("A", "B", "C", "Non-imaging domain", "Constitutional", "Psychology", "Disease", "Serology",
+                 "MI-weighted eigenvector centrality", "xi-weighted eigenvector centrality", "best balanced accuracy",
+                 "MI", "xi"):
+        assert word in texts, word
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        labels = [t for t in ax.texts if (t.get_gid() or "").startswith("label:")]
+        assert len(labels) == 25
+        boxes = [t.get_window_extent(renderer) for t in labels]
+        overlaps = [(labels[i].get_text(), labels[j].get_text()) for i in range(len(boxes))
+                    for j in range(i + 1, len(boxes)) if boxes[i].overlaps(boxes[j])]
+        assert not overlaps
+    plt.close(fig)

@@ -40,8 +40,7 @@ def _positions(g, diam: dict, seed: int) -> dict:
     pos = layout(g, seed)
     xy = np.array(list(pos.values()))
     lo, span = xy.min(0), np.maximum(np.ptp(xy, 0), 1e-9)
-    near = [np.sort(np.linalg.norm(xy - q, axis=1))[1] for q in xy] if len(xy) > 1 else [1.0]
-    scale = max((_PANEL - 1.2) / span.max(), 0.5 / max(float(np.median(near)), 1e-9))  # crowded: enlarge
+    scale = min((_PANEL - 1.2) / span.max(), 0.75)  # inches per unit (neighbours about 1 unit apart)
     pos = {n: tuple((np.asarray(p) - lo) * scale) for n, p in pos.items()}
     text_h = _FONT * 1.25 / 72
     boxes = {}
