@@ -63,29 +63,28 @@ def plot_domain_effects(effects: pd.DataFrame):
 
 
 def plot_training_efficiency(metrics: pd.DataFrame, minutes_label: str = "Training time per model (mins)"):
-    """A: minutes per model by input set (points, mean and 95% CI), slowest first; B: total hours
-    per input set (bars)."""
+    """A: minutes per model by input set (seaborn strip plot, with the mean and its bootstrap
+    95% CI as a point plot), slowest first; B: total hours per input set (bars), largest first."""
+    import seaborn as sns
+
     t = metrics[["Inputs", "Training time (mins)"]].dropna()
     g = t.groupby("Inputs")["Training time (mins)"]
-    summary = pd.DataFrame({"mean": g.mean(), "sd": g.std().fillna(0), "n": g.size(), "hours": g.sum() / 60})
-    summary["half"] = 1.96 * summary.sd / np.sqrt(summary.n)
-    by_mean = summary.sort_values("mean")
-    height = max(3.0, 0.16 * len(summary) + 1)
+    by_mean = g.mean().sort_values(ascending=False).index
+    hours = (g.sum() / 60).sort_values(ascending=False)
+    height = max(3.0, 0.16 * len(by_mean) + 1)
     fig, (a, b) = plt.subplots(1, 2, figsize=(12, height), layout="constrained")
-    pos = {k: i for i, k in enumerate(by_mean.index)}
-    rng = np.random.default_rng(0)
-    a.scatter(t["Training time (mins)"], t.Inputs.map(pos) + rng.uniform(-0.15, 0.15, len(t)), s=8,
-              color="grey", alpha=0.5)
-    a.errorbar(by_mean["mean"], range(len(by_mean)), xerr=by_mean.half, fmt="D", color="black", ms=3, capsize=2)
-    a.set_yticks(range(len(by_mean)), by_mean.index, fontsize=6)
+    sns.stripplot(t, x="Training time (mins)", y="Inputs", order=by_mean, ax=a, color="grey", alpha=0.5, size=3,
+                  jitter=0.15)
+    sns.pointplot(t, x="Training time (mins)", y="Inputs", order=by_mean, ax=a, color="black", markers="D",
+                  linestyles="none", errorbar=("ci", 95), seed=0, markersize=3, err_kws={"linewidth": 1.2})
     a.set_xlabel(minutes_label)
-    a.set_title("A", loc="left", fontweight="bold")
-    by_hours = summary.sort_values("hours")
-    b.barh(range(len(by_hours)), by_hours.hours, color="#333333")
-    b.set_yticks(range(len(by_hours)), by_hours.index, fontsize=6)
+    sns.barplot(x=hours.to_numpy(), y=hours.index, ax=b, color="#333333", orient="h")
     b.set_xlabel("Total training time per input set (hours)")
-    b.set_title("B", loc="left", fontweight="bold")
-    for ax in (a, b):
+    for ax, letter in ((a, "A"), (b, "B")):
+        ax.set_ylabel("")
+        ax.tick_params(axis="y", labelsize=6)
+        ax.set_xlim(left=0)
+        ax.set_title(letter, loc="left", fontweight="bold")
         ax.spines[["top", "right"]].set_visible(False)
     return fig
 
