@@ -23,12 +23,12 @@ def networks_for(metrics: pd.DataFrame, cohort=None) -> tuple[dict, str]:
         from legibility.data.layout import load_dataset
 
         mats = association_matrices(load_dataset(cohort).table)
-        graphs["Mutual information"] = association_graph(mats["MI"])
-        graphs["Chatterjee's xi (nonlinear association)"] = association_graph(mats["xi"])
+        graphs["Mutual information, MI"] = association_graph(mats["MI"], measure="MI")
+        graphs["Chatterjee's xi (for the paper's MIC)"] = association_graph(mats["xi"], measure="xi")
     else:
         note = ("The association networks need participant data (give --cohort); only the performance "
                 "graph is drawn.")
-    graphs["Performance similarity"] = performance_graph(metrics)
+    graphs["Performance similarity, BA"] = performance_graph(metrics)
     return graphs, note
 
 
