@@ -9,8 +9,10 @@ What we read from a BIDS root (``dataset_description.json`` marks it):
   training, and the rest, sorted, alternates test (0, 2, 4...) and validation (1, 3, 5...).
 - T1w and FLAIR images (suffix ``T1w``, ``FLAIR``): in a template space (``space-`` entity, in
   ``derivatives/``), or the raw images in ``sub-*/anat/``. ``space`` chooses: by default any
-  label starting with ``MNI152`` (falling back to the raw images when no image of that
-  modality is in a template space), a full label such as ``MNI152NLin6Asym``, or ``raw``.
+  label starting with ``MNI152``, else a full label such as ``MNI152NLin6Asym``, or ``raw``.
+  A modality with no image in the chosen space uses its raw images (said in the report) when
+  it has no image in any space, or when the space is the default; otherwise it is an error
+  that lists the spaces present.
 - A diffusion scalar map: a NIfTI whose ``desc-`` is ``dwi_desc`` (default ``FA``), in the same
   space, e.g. ``derivatives/<pipeline>/sub-01/dwi/sub-01_space-MNI152NLin6Asym_desc-FA_dwimap.nii.gz``.
 - A connectivity matrix per participant: suffix ``relmat`` (the name proposed for BIDS
@@ -178,8 +180,8 @@ def _in_space(cands: pd.DataFrame, modality: str, opts: BidsOptions, root: Path,
                             f"'{opts.space}' ({', '.join(labels)}); choose one with --bids-space.")
         return cands[match]
     present = sorted(set(space.dropna()))
-    if opts.space == DEFAULT_SPACE and space.isna().any():
-        notes.append(f"no {modality} image in an MNI152 space: the raw images are used "
+    if not present or (opts.space == DEFAULT_SPACE and space.isna().any()):
+        notes.append(f"no {modality} image in space-{opts.space}: the raw images are used "
                      f"(they must already be on one grid)")
         return cands[space.isna()]
     raise DataError(f"{root}: no {modality} image in space-{opts.space}. Spaces present: "
@@ -189,22 +191,20 @@ def _in_space(cands: pd.DataFrame, modality: str, opts: BidsOptions, root: Path,
 
 def _pick(group: pd.DataFrame, modality: str, opts: BidsOptions, several: list):
     """One file for one participant and modality, choosing the session and run."""
+    if len(group[["session", "run"]].astype(str).drop_duplicates()) > 1:
+        ses, run = group["session"].dropna().astype(str), group["run"].dropna().astype(int)
+        several.append((group["subject"].iat[0], sorted(set(ses)), sorted(set(run))))
     g = group
-    if opts.session is not None:
-        g = g[g["session"].astype(str) == opts.session]
+    if opts.session is not None:  # files of other sessions are not taken (files without one are)
+        g = g[g["session"].isna() | (g["session"].astype(str) == opts.session)]
     if opts.run is not None:
-        g = g[g["run"] == opts.run]
+        g = g[g["run"].isna() | (g["run"] == opts.run)]
     if g.empty:
         return ""
-    keys = g[["session", "run"]].astype(str).drop_duplicates()
-    if len(keys) > 1:
-        ses, run = g["session"].dropna(), g["run"].dropna()
-        first_ses = sorted(ses.astype(str))[0] if len(ses) else None
-        if first_ses is not None:
-            g = g[g["session"].astype(str) == first_ses]
-        if g["run"].notna().any():
-            g = g[g["run"] == g["run"].min()]
-        several.append((group["subject"].iat[0], sorted(set(ses.astype(str))), sorted(set(run.astype(int)))))
+    if g["session"].notna().any():
+        g = g[g["session"].astype(str) == sorted(g["session"].dropna().astype(str))[0]]
+    if g["run"].notna().any():
+        g = g[g["run"] == g["run"].min()]
     if len(g) > 1:
         shown = "\n  ".join(sorted(g["path"])[:4])
         raise DataError(f"Participant {g['subject'].iat[0]}: {len(g)} {modality} files fit equally "
