@@ -68,6 +68,7 @@ def test_layout_of_the_written_dataset(bids_cohort):
     assert (bids_cohort / "ground_truth.csv").is_file()  # the ceilings travel with the cohort
 
 
+@pytest.mark.slow
 def test_check_train_predict_on_bids(bids_cohort, tmp_path, capsys):
     assert main(["check", "--inpath", str(bids_cohort)]) == 0
     out = capsys.readouterr().out

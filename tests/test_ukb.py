@@ -134,6 +134,7 @@ def test_round_trip_gives_back_the_characteristics(ukb_source, tmp_path):
             assert np.allclose(c.connectivity()[i], src.connectivity()[j], atol=1e-6)
 
 
+@pytest.mark.slow
 def test_converted_data_check_and_train(ukb_source, tmp_path, capsys):
     out = tmp_path / "data"
     assert main(["ukb", "--fields", str(ukb_source["extract"]), "--imaging", str(ukb_source["bulk"]),
