@@ -252,7 +252,7 @@ def read_bids(root, options: BidsOptions | None = None) -> tuple[pd.DataFrame, l
         cands = _in_space(_candidates(files, m, opts), m, opts, root, notes)
         several: list = []
         chosen = {sub: _pick(g, m, opts, several) for sub, g in cands.groupby("subject")}
-        df[f"path_{m}"] = df["biobank_id"].map(chosen).fillna("")
+        df[f"path_{m}"] = [chosen.get(pid, "") for pid in df["biobank_id"]]
         if several:
             sub, ses, runs = several[0]
             took = (f"session {opts.session}" if opts.session else "the first session") + " and " + \
