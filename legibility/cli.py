@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -23,9 +24,33 @@ def _cmd_cohort(args) -> int:
 
     info = generate_cohort(args.out, n=args.n, side=args.side, seed=args.seed,
                            regions=args.regions, nodes=args.nodes, workers=args.workers,
-                           ceiling_n=args.ceiling_n)
+                           ceiling_n=args.ceiling_n, format=args.format)
     print(f"wrote {info['n']} participants ({info['n_train']} TRAIN, {info['n_test']} TEST) "
-          f"at {info['side']}^3 to {args.out} in {info['seconds']:.1f} s")
+          f"at {info['side']}^3 to {args.out} in {info['seconds']:.1f} s"
+          + (" as BIDS" if args.format == "bids" else ""))
+    return 0
+
+
+def _cmd_ukb(args) -> int:
+    from legibility.data import ukb
+
+    if args.fields_table:
+        print(ukb.fields_table())
+        return 0
+    if not (args.fields and args.imaging and args.out):
+        raise ValueError("--fields, --imaging and --out are required (or --fields-table).")
+    info = ukb.convert_ukb(args.fields, args.imaging, args.out, format=args.format, connectivity=args.connectivity,
+                           instance=args.instance, drop_implausible=args.drop_implausible, seed=args.seed)
+    found = ", ".join(f"{k} {v}" for k, v in info["found"].items())
+    print(f"wrote {info['kept']} participants to {args.out} ({info['format']} layout; found {found}); "
+          f"{info['excluded']} left out (see excluded.csv), {info['no_images']} extract rows without imaging")
+    return 0
+
+
+def _cmd_env(args) -> int:
+    from legibility.environment import describe_environment, format_environment
+
+    print(format_environment(describe_environment(args.inpath)))
     return 0
 
 
@@ -171,7 +196,28 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     c.add_argument("--ceiling-n", dest="ceiling_n", type=int, default=20_000,
                    help="sample size for the ground-truth ceilings (default 20000)")
+    c.add_argument("--format", default="paper", choices=("paper", "bids"),
+                   help="the paper's TRAIN/TEST layout (default) or a BIDS dataset")
     c.set_defaults(func=_cmd_cohort)
+
+    u = sub.add_parser("ukb", help="convert a UK Biobank showcase extract and bulk imaging into a dataset")
+    u.add_argument("--fields", help="the extract CSV (eid, 31-0.0, 21003-2.0, ...)")
+    u.add_argument("--imaging", help="folder of the bulk downloads (<eid>_20252_2_0.zip or its folder, ...)")
+    u.add_argument("--out", help="folder to write (must be empty or absent)")
+    u.add_argument("--format", default="paper", choices=("paper", "bids"))
+    u.add_argument("--connectivity", default="25751",
+                   help="network-matrix field 25750-25753 (default 25751), a folder of <eid>.npy|.tsv, or none")
+    u.add_argument("--instance", type=int, default=2, help="imaging visit of the bulk files (default 2)")
+    u.add_argument("--drop-implausible", dest="drop_implausible", action="store_true",
+                   help="leave out participants with implausible values (listed in excluded.csv) instead of stopping")
+    u.add_argument("--seed", type=int, default=None, help="seed of the 80:20 split (default 0)")
+    u.add_argument("--fields-table", dest="fields_table", action="store_true",
+                   help="print how each characteristic is derived from the showcase, and stop")
+    u.set_defaults(func=_cmd_ukb)
+
+    e = sub.add_parser("env", help="print what a run will use: torch, CUDA, GPUs, bf16, threads, caches")
+    e.add_argument("--inpath", default=None, help="a dataset, to show where its cache goes")
+    e.set_defaults(func=_cmd_env)
 
     k = sub.add_parser("check", help="validate a dataset and report counts per split")
     k.add_argument("--inpath", required=True, help="dataset folder or manifest CSV")
@@ -250,19 +296,52 @@ def build_parser() -> argparse.ArgumentParser:
     pp.add_argument("--side", type=int, default=32, help="working side of the volumes (default 32)")
     pp.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     pp.set_defaults(func=_cmd_paper)
+    for sp in (k, t, pr, sw, pp):
+        _add_bids_flags(sp)
     return p
+
+
+def _add_bids_flags(parser):
+    g = parser.add_argument_group("BIDS input (also LEGIBILITY_BIDS_SPACE, _SESSION, _RUN, _DWI_DESC)")
+    g.add_argument("--bids-space", dest="bids_space", default=None,
+                   help="space- of the images: a label, MNI152 (default: any MNI152 variant, else raw) or raw")
+    g.add_argument("--bids-session", dest="bids_session", default=None,
+                   help="session to take when a participant has several (default: the first)")
+    g.add_argument("--bids-run", dest="bids_run", default=None, help="run to take (default: the lowest)")
+    g.add_argument("--bids-dwi-desc", dest="bids_dwi_desc", default=None,
+                   help="desc- of the diffusion scalar map (default FA)")
+
+
+def _export_bids_flags(args) -> dict:
+    """BIDS flags travel as environment variables, so they reach the sweep and the notebooks too.
+    Returns the previous values, which :func:`main` puts back when the command ends."""
+    before = {}
+    for key in ("space", "session", "run", "dwi_desc"):
+        value = getattr(args, f"bids_{key}", None)
+        if value is not None:
+            name = f"LEGIBILITY_BIDS_{key.upper()}"
+            before[name] = os.environ.get(name)
+            os.environ[name] = str(value)
+    return before
 
 
 def main(argv=None) -> int:
     from legibility.errors import LegibilityError
 
     args = build_parser().parse_args(argv)
+    before = _export_bids_flags(args)
     try:
         return args.func(args)
     except (LegibilityError, FileExistsError, ValueError, KeyError, RuntimeError) as err:
         msg = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"legibility {args.command}: error: {msg}", file=sys.stderr)
         return 2
+    finally:
+        for name, value in before.items():  # a command's flags do not outlive it (tests call main)
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 if __name__ == "__main__":

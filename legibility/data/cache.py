@@ -156,6 +156,13 @@ def _fill_volumes(ds, side, arr, modality, workers, bar):
             bar.update()
 
 
+def _matrices(f: str) -> np.ndarray:
+    """A ``.npy`` of matrices (memory-mapped), or one R x R matrix in a ``.tsv``/``.csv`` (BIDS)."""
+    if f.endswith((".tsv", ".csv")):
+        return np.loadtxt(f, delimiter="," if f.endswith(".csv") else None, ndmin=2)
+    return np.load(f, mmap_mode="r")
+
+
 def _fill_connectivity(ds, tmp: Path):
     col = ds.table["path_connectivity"].tolist()
     files: dict[str, np.ndarray] = {}
@@ -164,7 +171,7 @@ def _fill_connectivity(ds, tmp: Path):
         if ref:
             f = ref.split("::")[0]
             if f not in files:
-                files[f] = np.load(f, mmap_mode="r")
+                files[f] = _matrices(f)
             r = files[f].shape[-1]
             n_edges = r * (r - 1) // 2
             break
@@ -178,9 +185,9 @@ def _fill_connectivity(ds, tmp: Path):
         if not ref:
             continue
         f, _, row = ref.partition("::")
-        if f not in files:
-            files[f] = np.load(f, mmap_mode="r")
-        mat = np.asarray(files[f][int(row)]) if row else np.load(f)
+        if row and f not in files:
+            files[f] = _matrices(f)
+        mat = np.asarray(files[f][int(row)]) if row else np.asarray(_matrices(f))  # one file each: not kept
         if mat.shape != (r, r):
             raise DataError(f"Participant {ds.table[ID].iat[i]}: connectivity matrix in {f} has "
                             f"shape {mat.shape}; expected {(r, r)} like the others.")

@@ -46,7 +46,7 @@ class Dataset:
     """
 
     root: Path
-    layout: str  # "paper" or "manifest"
+    layout: str  # "paper", "manifest" or "bids"
     table: pd.DataFrame
     missing: dict[str, list] = field(default_factory=dict)  # modality -> ids lacking it
     notes: list[str] = field(default_factory=list)
@@ -192,23 +192,32 @@ def _manifest(csv: Path) -> tuple[pd.DataFrame, list[str]]:
     return df.drop(columns=[m for m in MODALITIES if m in df.columns]), notes
 
 
-def load_dataset(inpath, strict: bool = False) -> Dataset:
-    """Read and check a dataset (the paper's layout folder, or a manifest CSV).
+def load_dataset(inpath, strict: bool = False, bids=None) -> Dataset:
+    """Read and check a dataset (the paper's layout folder, a manifest CSV, or a BIDS dataset).
 
     Parameters
     ----------
     inpath : path
-        A folder with ``TRAIN/`` and ``TEST/``, or a manifest ``.csv``.
+        A folder with ``TRAIN/`` and ``TEST/``, a manifest ``.csv``, or a BIDS root (a folder
+        with ``dataset_description.json``; see :mod:`legibility.data.bids`).
     strict : bool
         Make a participant who lacks a modality an error (the paper kept only participants
         with every modality); otherwise they are reported and left out of the models that
         need that modality.
+    bids : BidsOptions, optional
+        How to read a BIDS dataset (space, session, run); default: ``BidsOptions.from_env()``.
     """
     root = Path(inpath)
     if not root.exists():
         raise DataError(f"Dataset {root} does not exist. Generate one with "
                         f"`legibility cohort --out {root}` or point --inpath at your data.")
-    table, notes = (_manifest(root) if root.is_file() else _paper(root))
+    from legibility.data import bids as bids_layout
+
+    layout = "manifest" if root.is_file() else "bids" if bids_layout.is_bids(root) else "paper"
+    if layout == "bids":
+        table, notes = bids_layout.read_bids(root, bids)
+    else:
+        table, notes = (_manifest(root) if root.is_file() else _paper(root))
     table = table.reset_index(drop=True)
     for s in SPLITS:
         if not (table["split"] == s).any():
@@ -216,8 +225,7 @@ def load_dataset(inpath, strict: bool = False) -> Dataset:
     dup = table[ID][table[ID].duplicated()]
     if len(dup):
         raise DataError(f"Participant {dup.iloc[0]} appears more than once in {root}.")
-    ds = Dataset(root=root, layout="manifest" if root.is_file() else "paper", table=table,
-                 notes=notes)
+    ds = Dataset(root=root, layout=layout, table=table, notes=notes)
     for m in MODALITIES:
         lacking = table.loc[~ds.has(m), ID].tolist()
         if lacking and len(lacking) < len(table):
