@@ -126,7 +126,7 @@ def read_table(path: Path) -> tuple[pd.DataFrame, str]:
                         f"{', '.join(map(str, df.columns[:8]))}. Rename the participant id column.")
     if sep == ";":  # European spreadsheets: 63,5 means 63.5
         for k in TARGETS:
-            if k in df.columns and df[k].dtype == object:
+            if k in df.columns and not pd.api.types.is_numeric_dtype(df[k]):
                 df[k] = df[k].str.replace(",", ".", regex=False)
     return df.rename(columns={id_name: ID}), id_name
 
