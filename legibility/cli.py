@@ -82,6 +82,8 @@ def _cmd_train(args) -> int:
     resolve_inputs(cfg.target, cfg.inputs, cfg.metadata_blocks)  # fail fast, before the cache
     cache = build_cache(load_dataset(args.inpath), args.side)
     row = train_model(cache, cfg, args.outpath, restore=args.restore)
+    print(f"participants: {row['n_train']} train, {row['n_val']} val, {row['n_test']} test (left out for lacking "
+          f"the target or an input: {row['n_left_out_train']}, {row['n_left_out_val']}, {row['n_left_out_test']})")
     key = "Balanced accuracy" if row["r2"] == 0 and row["MAE"] == 0 else "r2"
     print(f"{row['Target']} from {row['Inputs']}: test {key} {row[key]:.3f} "
           f"(95% CI {row['ci_low']:.3f}-{row['ci_high']:.3f}); linear peer "

@@ -12,7 +12,7 @@ import pytest
 from legibility import paths
 from legibility.cli import main
 from legibility.data import cache as cache_mod
-from legibility.data.cache import build_cache, verify_sources
+from legibility.data.cache import build_cache
 from legibility.data.layout import load_dataset
 from legibility.errors import DataError
 from legibility.study import TARGETS
@@ -67,6 +67,9 @@ def test_predict_needs_only_ids_and_image_paths(cohort, tmp_path, capsys):
     new = tmp_path / "new" / "people.csv"
     new.parent.mkdir()
     write_manifest(cohort, new, ids=ids, id_name="subject_id", columns=[], split=False)
+    assert main(["check", "--inpath", str(new)]) == 2  # no split: not data to train on...
+    assert "needs a 'split' column" in capsys.readouterr().err
+    assert main(["check", "--inpath", str(new), "--predict"]) == 0  # ...but fine to predict on
     out = tmp_path / "pred.csv"
     assert main(["predict", "--model", str(model), "--inpath", str(new), "--out", str(out)]) == 0
     pred = pd.read_csv(out, dtype={"subject_id": str})
@@ -116,10 +119,12 @@ def test_age_model_trains_with_ten_percent_of_worry_empty(cohort, tmp_path, caps
     assert "empty characteristic cells" in out
     line = next(ln for ln in out.splitlines() if ln.strip().startswith("worry"))
     assert line.split()[:3] == ["worry", "4", "10.0"]
-    c = build_cache(load_dataset(cohort), 32, progress=False)
-    train_model(c, fast(), tmp_path)  # worry is not an input of the age model
+    assert main(["train", "--inpath", str(cohort), "--outpath", str(tmp_path), "--target", "age",
+                 "--inputs", "t1", "flair", "--epochs", "1", "--batch_size", "8"]) == 0
+    assert "participants: 32 train, 4 val, 4 test" in capsys.readouterr().out  # worry is no input of age
     m = pd.read_csv(tmp_path / "age__t1-flair" / "metrics.csv")
     assert (m.n_train.iloc[0], m.n_val.iloc[0], m.n_test.iloc[0]) == (32, 4, 4)
+    c = build_cache(load_dataset(cohort), 32, progress=False)
     # a model that reads the psychology block leaves out exactly the 4, and says so
     with pytest.warns(UserWarning, match="4 left out for lacking hb or an input: 3 train"):
         train_model(c, fast(target="hb", inputs=("metadata",), metadata_blocks=("psychology",)), tmp_path)
@@ -228,6 +233,8 @@ def test_second_check_decodes_nothing(cohort, monkeypatch, capsys):
 
 
 def test_cache_build_leaves_a_verdict_for_check(cohort):
+    from legibility.data.cache import verify_sources
+
     ds = load_dataset(cohort)
     build_cache(ds, 32, progress=False)
     assert verify_sources(ds, progress=False)["reused"]
