@@ -184,7 +184,8 @@ class ModelData:
         return {"target": torch.from_numpy(self.target_values(rows)), "id": np.asarray(rows), **out}
 
     def counts(self) -> str:
-        """``'32 train, 4 val, 4 test participants (left out, lacking an input or the target: ...)'``"""
+        """``'29 train, 4 val, 3 test participants (4 left out for lacking hb or an input: 3 train, 0 val,
+        1 test)'``; the parenthesis only when some are left out."""
         used = ", ".join(f"{len(self.rows[s])} {s}" for s in self.rows)
         out = sum(self.left_out.values())
         return used + " participants" + (f" ({out} left out for lacking {self.tgt.key} or an input: "
