@@ -55,10 +55,14 @@ def _cmd_env(args) -> int:
 
 
 def _cmd_check(args) -> int:
+    from legibility.data.cache import verify_sources
     from legibility.data.layout import load_dataset
 
-    ds = load_dataset(args.inpath, strict=args.strict)
+    ds = load_dataset(args.inpath, strict=args.strict, require_split=not args.predict)
+    verdict = verify_sources(ds)
     print(ds.report())
+    print(f"  files: {verdict['volumes']} volumes and {verdict['matrices']} connectivity matrices decode cleanly"
+          + (" (verdict kept from an earlier check of the same files)" if verdict["reused"] else ""))
     return 0
 
 
@@ -103,6 +107,8 @@ def _cmd_train(args) -> int:
     resolve_inputs(cfg.target, cfg.inputs, cfg.metadata_blocks)  # fail fast, before the cache
     cache = build_cache(load_dataset(args.inpath), args.side)
     row = train_model(cache, cfg, args.outpath, restore=args.restore)
+    print(f"participants: {row['n_train']} train, {row['n_val']} val, {row['n_test']} test (left out for lacking "
+          f"the target or an input: {row['n_left_out_train']}, {row['n_left_out_val']}, {row['n_left_out_test']})")
     key = "Balanced accuracy" if row["r2"] == 0 and row["MAE"] == 0 else "r2"
     print(f"{row['Target']} from {row['Inputs']}: test {key} {row[key]:.3f} "
           f"(95% CI {row['ci_low']:.3f}-{row['ci_high']:.3f}); linear peer "
@@ -113,16 +119,27 @@ def _cmd_train(args) -> int:
 def _cmd_predict(args) -> int:
     from pathlib import Path
 
+    import pandas as pd
+
     from legibility.data.cache import build_cache
     from legibility.data.layout import load_dataset
-    from legibility.train import load_predictor, predict
+    from legibility.train import load_predictor, predict, prediction_scores
 
     _, state = load_predictor(args.model)
-    cache = build_cache(load_dataset(args.inpath), state["model_config"]["side"])
+    cache = build_cache(load_dataset(args.inpath, require_split=False), state["model_config"]["side"])
     table = predict(args.model, cache)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.out, index=False)
-    print(f"wrote {len(table)} predictions to {args.out}")
+    lacking = int((table["lacking"] != "").sum())
+    print(f"wrote {len(table)} rows to {args.out}: {len(table) - lacking} predictions"
+          + (f", {lacking} participant(s) lacking an input (see its 'lacking' column)" if lacking else ""))
+    scores = prediction_scores(table, args.model)
+    if scores:
+        scores_path = Path(args.out).with_name(Path(args.out).stem + "_scores.csv")
+        pd.DataFrame([scores]).to_csv(scores_path, index=False)
+        shown = ", ".join(f"{k} {scores[k]:.3f}" for k in ("Balanced accuracy", "AUC", "r2", "MAE")
+                          if scores.get(k))
+        print(f"scores on the {scores['n']} participants with a known target: {shown} ({scores_path})")
     return 0
 
 
@@ -222,7 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
     k = sub.add_parser("check", help="validate a dataset and report counts per split")
     k.add_argument("--inpath", required=True, help="dataset folder or manifest CSV")
     k.add_argument("--strict", action="store_true",
-                   help="a participant missing a modality is an error, not a warning")
+                   help="a participant missing a modality, or a volume on another grid, is an error, not a warning")
+    k.add_argument("--predict", action="store_true", help="data to predict on: no split column needed")
     k.set_defaults(func=_cmd_check)
     t = sub.add_parser("train", help="train one model (one target, one input set)")
     t.add_argument("--target", help="target key or the paper's name (e.g. age, hb, 'Sex (Male)')")
