@@ -233,9 +233,10 @@ def read_bids(root, options: BidsOptions | None = None) -> tuple[pd.DataFrame, l
     other = [c for c in df.columns if c not in known]
     if other:
         notes.append(f"participants.tsv columns not used: {', '.join(other)}")
-    check_metadata(df, source=tsv)
+    notes += check_metadata(df, source=tsv)  # n/a cells are empty: left out per model, never imputed
     for k in TARGETS:
-        df[k] = pd.to_numeric(df[k])
+        if k in df.columns:
+            df[k] = pd.to_numeric(df[k])
     if "split" in df.columns:
         bad = sorted(set(df["split"].dropna()) - set(SPLITS)) + (["n/a"] if df["split"].isna().any() else [])
         if bad:
