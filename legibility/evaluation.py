@@ -23,7 +23,7 @@ def ceiling_for(data_path, row: dict) -> pd.DataFrame:
     metric = main_metric(row["Target"])
     linear = row["linear_balanced_accuracy"] if metric == "Balanced accuracy" else row["linear_r2"]
     out = {"target": row["Target"], "inputs": row["Inputs"], "metric": metric,
-           "deep model": row[metric], "95% CI": f"{row['ci_low']:.3f} to {row['ci_high']:.3f}",
+           "deep model": row[metric], "95% CI": f"[{row['ci_low']:.3f}, {row['ci_high']:.3f}]",
            "linear peer": linear, "ceiling": ceiling_of(data_path, row["Target"], row["Inputs"], metric)}
     return pd.DataFrame([out])
 
