@@ -124,8 +124,8 @@ def _cmd_sweep(args) -> int:
     print(f"{len(log) - failed} of {len(log)} models finished ({counts.get('trained', 0)} trained, "
           f"{counts.get('skipped', 0)} read back); metrics in {Path(args.outpath) / 'metrics_comparison_test.csv'}")
     if failed:
-        print(f"{failed} failed (see {Path(args.outpath) / 'failures.csv'}); to finish the rest, after fixing "
-              f"the cause: {_command(args.argv)}")
+        print(f"{failed} failed (see {Path(args.outpath) / 'failures.csv'}); finished models are read back, so "
+              f"this finishes the rest: {_command(args.argv)}")
     return 1 if failed else 0
 
 

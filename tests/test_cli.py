@@ -48,10 +48,10 @@ def test_sweep_ends_with_a_summary_and_the_command_to_finish(tiny_cohort, tmp_pa
 
     real = train.train_model
 
-    def flaky(cache, cfg, outpath, restore=False, overwrite=False):
+    def flaky(cache, cfg, outpath, **kw):
         if cfg.target == "worry":
             raise RuntimeError("simulated out-of-memory")
-        return real(cache, cfg, outpath, restore=restore, overwrite=overwrite)
+        return real(cache, cfg, outpath, **kw)
 
     monkeypatch.setattr(train, "train_model", flaky)
     grid = tmp_path / "grid.csv"
@@ -63,7 +63,7 @@ def test_sweep_ends_with_a_summary_and_the_command_to_finish(tiny_cohort, tmp_pa
     out = capsys.readouterr().out
     assert "1 of 2 models finished (1 trained, 0 read back)" in out
     assert "1 failed" in out
-    assert out.strip().endswith("to finish the rest, after fixing the cause: legibility " + " ".join(args))
+    assert out.strip().endswith("this finishes the rest: legibility " + " ".join(args))
 
 
 def test_readme_names_only_real_make_targets_and_the_real_defaults():
@@ -89,3 +89,15 @@ def test_the_project_metadata_installs_without_a_deprecation_warning():
         warnings.simplefilter("error")
         dist = apply_configuration(Distribution(), ROOT / "pyproject.toml")
     assert dist.metadata.name == "legibility"
+
+
+def test_tensorboard_and_notebook_progress_bars_come_with_the_install():
+    """--tensorboard needs tensorboard; tqdm's bars in the notebooks need ipywidgets (else
+    "TqdmWarning: IProgress not found"): both are pinned and declared."""
+    import tomllib
+
+    lock = {ln.split("==")[0].lower() for ln in (ROOT / "requirements.lock").read_text().split()}
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    for package in ("tensorboard", "ipywidgets"):
+        assert package in lock
+        assert any(re.match(rf"{package}\b", d) for d in declared), package
