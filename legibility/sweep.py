@@ -258,11 +258,11 @@ def sweep(inpath, outpath, grid_name="quick", executor: str = "local", address: 
     runner = (_run_local(jobs, str(cache.path), cfg, str(outpath), bar, overwrite) if executor == "local"
               else _run_ray(jobs, str(cache.path), cfg, str(outpath), bar, address, overwrite))
     records = []
-    for rec in runner:
-        records.append(rec)
-        if rec["status"] == "failed":
-            tqdm.write(f"model {rec['model']} failed: {rec['error']} (see {outpath / rec['model'] / 'error.txt'})")
-    bar.close()
+    with bar:  # closed on Ctrl-C too, so the closing line stands alone
+        for rec in runner:
+            records.append(rec)
+            if rec["status"] == "failed":
+                tqdm.write(f"model {rec['model']} failed: {rec['error']} (see {outpath / rec['model'] / 'error.txt'})")
     return gather(outpath, records, jobs)
 
 

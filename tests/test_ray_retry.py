@@ -57,6 +57,7 @@ def sweep_killing_one_worker(tiny_cohort, out, grid_file, retries):
     return test, killed[0]
 
 
+@pytest.mark.slow
 def test_a_killed_worker_is_retried_and_its_model_resumes(local_ray, tiny_cohort, tmp_path, grid_file):
     out = tmp_path / "sweep"
     test, killed = sweep_killing_one_worker(tiny_cohort, out, grid_file, retries=2)
@@ -70,6 +71,7 @@ def test_a_killed_worker_is_retried_and_its_model_resumes(local_ray, tiny_cohort
     assert hist.pid.nunique() == 2  # ...and another worker trained the rest
 
 
+@pytest.mark.slow
 def test_a_model_whose_retries_are_spent_is_recorded_and_the_others_go_on(local_ray, tiny_cohort, tmp_path,
                                                                           grid_file):
     out = tmp_path / "sweep"

@@ -108,13 +108,16 @@ def test_training_progress_is_written_after_every_epoch(cache, tmp_path, monkeyp
     assert not (folder / "done.json").exists()
 
 
+@pytest.mark.slow
 def test_ctrl_c_says_where_the_checkpoint_is_and_the_command_resumes(tiny_cohort, tmp_path):
     out = tmp_path / "models"
     args = ["train", "--inpath", str(tiny_cohort), "--outpath", str(out), "--target", "hb", "--inputs", "metadata",
             "--epochs", "80", "--patience", "80", "--batch_size", "8"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([sys.executable, "-m", "legibility.cli", *args], cwd=tmp_path, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            # as in a terminal, even when this test runs where SIGINT is ignored (a background job)
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     progress = out / "hb__meta-c-d-p" / "training_progress.csv"
     deadline = time.time() + 120
     while not progress.exists() and time.time() < deadline and proc.poll() is None:
