@@ -214,13 +214,12 @@ def _run_ray(jobs, cache_path, cfg, outpath, bar, address, overwrite):
                 rec = ray.get(done[0])
             except ray.exceptions.RayError as err:  # the worker died more often than max_retries
                 tgt, inputs = jobs_of[done[0]]
-                first = (str(err).strip().splitlines() or [""])[0]
                 folder = Path(outpath) / model_name(tgt, inputs)
                 folder.mkdir(parents=True, exist_ok=True)
                 (folder / "error.txt").write_text(f"{type(err).__name__}: {err}\n")
-                rec = {"model": model_name(tgt, inputs), "Target": tgt.display, "Inputs": inputs.label,
-                       "status": "failed", "error": f"{type(err).__name__} after {cfg['max_retries']} "
-                                                    f"retries: {first}"}
+                first = (str(err).strip().splitlines() or [""])[0]
+                rec = {"model": folder.name, "Target": tgt.display, "Inputs": inputs.label, "status": "failed",
+                       "error": f"{type(err).__name__} after {cfg['max_retries']} retries: {first}"}
             bar.set_postfix_str(rec["model"])
             bar.update()
             yield rec
