@@ -2,7 +2,11 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed
+# TORCH=cpu (default) keeps the CPU build of the pinned torch; TORCH=cu128 (or cu126, ...) replaces it
+# with the CUDA build of the same version from PyTorch's own wheel index.
+TORCH  ?= cpu
+TORCH_VERSION := $(shell sed -n 's/^torch==//p' requirements.lock)
+STAMP  := $(VENV)/.installed-$(TORCH)
 
 .PHONY: paper test lint bench env clean
 
@@ -12,6 +16,10 @@ $(STAMP): requirements.lock pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.lock
 	$(PY) -m pip install --quiet --no-deps -e .
+	if [ "$(TORCH)" != "cpu" ]; then \
+	  $(PY) -m pip install --quiet "torch==$(TORCH_VERSION)+$(TORCH)" \
+	    --index-url https://download.pytorch.org/whl/$(TORCH); fi
+	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
 env: $(STAMP)

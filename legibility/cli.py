@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -26,17 +27,45 @@ def _cmd_cohort(args) -> int:
 
     info = generate_cohort(args.out, n=args.n, side=args.side, seed=args.seed,
                            regions=args.regions, nodes=args.nodes, workers=args.workers,
-                           ceiling_n=args.ceiling_n)
+                           ceiling_n=args.ceiling_n, format=args.format)
     print(f"wrote {info['n']} participants ({info['n_train']} TRAIN, {info['n_test']} TEST) "
-          f"at {info['side']}^3 to {args.out} in {info['seconds']:.1f} s")
+          f"at {info['side']}^3 to {args.out} in {info['seconds']:.1f} s"
+          + (" as BIDS" if args.format == "bids" else ""))
+    return 0
+
+
+def _cmd_ukb(args) -> int:
+    from legibility.data import ukb
+
+    if args.fields_table:
+        print(ukb.fields_table())
+        return 0
+    if not (args.fields and args.imaging and args.out):
+        raise ValueError("--fields, --imaging and --out are required (or --fields-table).")
+    info = ukb.convert_ukb(args.fields, args.imaging, args.out, format=args.format, connectivity=args.connectivity,
+                           instance=args.instance, drop_implausible=args.drop_implausible, seed=args.seed)
+    found = ", ".join(f"{k} {v}" for k, v in info["found"].items())
+    print(f"wrote {info['kept']} participants to {args.out} ({info['format']} layout; found {found}); "
+          f"{info['excluded']} left out (see excluded.csv), {info['no_images']} extract rows without imaging")
+    return 0
+
+
+def _cmd_env(args) -> int:
+    from legibility.environment import describe_environment, format_environment
+
+    print(format_environment(describe_environment(args.inpath)))
     return 0
 
 
 def _cmd_check(args) -> int:
+    from legibility.data.cache import verify_sources
     from legibility.data.layout import load_dataset
 
-    ds = load_dataset(args.inpath, strict=args.strict)
+    ds = load_dataset(args.inpath, strict=args.strict, require_split=not args.predict)
+    verdict = verify_sources(ds)
     print(ds.report())
+    print(f"  files: {verdict['volumes']} volumes and {verdict['matrices']} connectivity matrices decode cleanly"
+          + (" (verdict kept from an earlier check of the same files)" if verdict["reused"] else ""))
     return 0
 
 
@@ -81,6 +110,8 @@ def _cmd_train(args) -> int:
     resolve_inputs(cfg.target, cfg.inputs, cfg.metadata_blocks)  # fail fast, before the cache
     cache = build_cache(load_dataset(args.inpath), args.side)
     row = train_model(cache, cfg, args.outpath, restore=args.restore, overwrite=args.overwrite)
+    print(f"participants: {row['n_train']} train, {row['n_val']} val, {row['n_test']} test (left out for lacking "
+          f"the target or an input: {row['n_left_out_train']}, {row['n_left_out_val']}, {row['n_left_out_test']})")
     key = "Balanced accuracy" if row["r2"] == 0 and row["MAE"] == 0 else "r2"
     print(f"{row['Target']} from {row['Inputs']}: test {key} {row[key]:.3f} "
           f"(95% CI [{row['ci_low']:.3f}, {row['ci_high']:.3f}]); linear peer "
@@ -91,16 +122,27 @@ def _cmd_train(args) -> int:
 def _cmd_predict(args) -> int:
     from pathlib import Path
 
+    import pandas as pd
+
     from legibility.data.cache import build_cache
     from legibility.data.layout import load_dataset
-    from legibility.train import load_predictor, predict
+    from legibility.train import load_predictor, predict, prediction_scores
 
     _, state = load_predictor(args.model)
-    cache = build_cache(load_dataset(args.inpath), state["model_config"]["side"])
+    cache = build_cache(load_dataset(args.inpath, require_split=False), state["model_config"]["side"])
     table = predict(args.model, cache)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.out, index=False)
-    print(f"wrote {len(table)} predictions to {args.out}")
+    lacking = int((table["lacking"] != "").sum())
+    print(f"wrote {len(table)} rows to {args.out}: {len(table) - lacking} predictions"
+          + (f", {lacking} participant(s) lacking an input (see its 'lacking' column)" if lacking else ""))
+    scores = prediction_scores(table, args.model)
+    if scores:
+        scores_path = Path(args.out).with_name(Path(args.out).stem + "_scores.csv")
+        pd.DataFrame([scores]).to_csv(scores_path, index=False)
+        shown = ", ".join(f"{k} {scores[k]:.3f}" for k in ("Balanced accuracy", "AUC", "r2", "MAE")
+                          if scores.get(k))
+        print(f"scores on the {scores['n']} participants with a known target: {shown} ({scores_path})")
     return 0
 
 
@@ -200,12 +242,34 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     c.add_argument("--ceiling-n", dest="ceiling_n", type=int, default=20_000,
                    help="sample size for the ground-truth ceilings")
+    c.add_argument("--format", default="paper", choices=("paper", "bids"),
+                   help="the paper's TRAIN/TEST layout or a BIDS dataset")
     c.set_defaults(func=_cmd_cohort)
+
+    u = sub.add_parser("ukb", help="convert a UK Biobank showcase extract and bulk imaging into a dataset")
+    u.add_argument("--fields", help="the extract CSV (eid, 31-0.0, 21003-2.0, ...)")
+    u.add_argument("--imaging", help="folder of the bulk downloads (<eid>_20252_2_0.zip or its folder, ...)")
+    u.add_argument("--out", help="folder to write (must be empty or absent)")
+    u.add_argument("--format", default="paper", choices=("paper", "bids"), help="layout of the dataset written")
+    u.add_argument("--connectivity", default="25751",
+                   help="network-matrix field 25750-25753, a folder of <eid>.npy|.tsv, or none")
+    u.add_argument("--instance", type=int, default=2, help="imaging visit of the bulk files")
+    u.add_argument("--drop-implausible", dest="drop_implausible", action="store_true",
+                   help="leave out participants with implausible values (listed in excluded.csv) instead of stopping")
+    u.add_argument("--seed", type=int, default=None, help="seed of the 80:20 split (default 0)")
+    u.add_argument("--fields-table", dest="fields_table", action="store_true",
+                   help="print how each characteristic is derived from the showcase, and stop")
+    u.set_defaults(func=_cmd_ukb)
+
+    e = sub.add_parser("env", help="print what a run will use: torch, CUDA, GPUs, bf16, threads, caches")
+    e.add_argument("--inpath", default=None, help="a dataset, to show where its cache goes")
+    e.set_defaults(func=_cmd_env)
 
     k = sub.add_parser("check", help="validate a dataset and report counts per split")
     k.add_argument("--inpath", required=True, help="dataset folder or manifest CSV")
     k.add_argument("--strict", action="store_true",
-                   help="a participant missing a modality is an error, not a warning")
+                   help="a participant missing a modality, or a volume on another grid, is an error, not a warning")
+    k.add_argument("--predict", action="store_true", help="data to predict on: no split column needed")
     k.set_defaults(func=_cmd_check)
     t = sub.add_parser("train", help="train one model (one target, one input set)")
     t.add_argument("--target", help="target key or the paper's name (e.g. age, hb, 'Sex (Male)')")
@@ -283,6 +347,8 @@ def build_parser() -> argparse.ArgumentParser:
     pp.add_argument("--side", type=int, default=32, help="working side of the volumes")
     pp.add_argument("--seed", type=int, default=0, help="random seed")
     pp.set_defaults(func=_cmd_paper)
+    for sp in (k, t, pr, sw, pp):
+        _add_bids_flags(sp)
     return p
 
 
@@ -312,12 +378,37 @@ def _interrupted(args) -> str:
     return f"interrupted; run again with: {_command(args.argv)}"
 
 
+def _add_bids_flags(parser):
+    g = parser.add_argument_group("BIDS input (also LEGIBILITY_BIDS_SPACE, _SESSION, _RUN, _DWI_DESC)")
+    g.add_argument("--bids-space", dest="bids_space", default=None,
+                   help="space- of the images: a label, MNI152 (default: any MNI152 variant, else raw) or raw")
+    g.add_argument("--bids-session", dest="bids_session", default=None,
+                   help="session to take when a participant has several (default: the first)")
+    g.add_argument("--bids-run", dest="bids_run", default=None, help="run to take (default: the lowest)")
+    g.add_argument("--bids-dwi-desc", dest="bids_dwi_desc", default=None,
+                   help="desc- of the diffusion scalar map (default FA)")
+
+
+def _export_bids_flags(args) -> dict:
+    """BIDS flags travel as environment variables, so they reach the sweep and the notebooks too.
+    Returns the previous values, which :func:`main` puts back when the command ends."""
+    before = {}
+    for key in ("space", "session", "run", "dwi_desc"):
+        value = getattr(args, f"bids_{key}", None)
+        if value is not None:
+            name = f"LEGIBILITY_BIDS_{key.upper()}"
+            before[name] = os.environ.get(name)
+            os.environ[name] = str(value)
+    return before
+
+
 def main(argv=None) -> int:
     from legibility.errors import LegibilityError
 
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     args.argv = argv
+    before = _export_bids_flags(args)
     try:
         return args.func(args)
     except KeyboardInterrupt:
@@ -327,6 +418,12 @@ def main(argv=None) -> int:
         msg = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"legibility {args.command}: error: {msg}", file=sys.stderr)
         return 2
+    finally:
+        for name, value in before.items():  # a command's flags do not outlive it (tests call main)
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 if __name__ == "__main__":

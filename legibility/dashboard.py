@@ -22,10 +22,11 @@ from legibility.study import DOMAIN_COLOURS, DOMAINS, target
 __all__ = ["dashboard_data", "write_dashboard"]
 
 
-def dashboard_data(metrics: pd.DataFrame, graphs: dict) -> dict:
+def dashboard_data(metrics: pd.DataFrame, graphs: dict, best: pd.DataFrame | None = None) -> dict:
     """Everything the page shows, as plain JSON: per graph its nodes (position, size, colour)
-    and edges; per target its best model and all its models."""
-    best = best_models(metrics).set_index("Target")
+    and edges; per target its best model (``best``: the ``best_models.csv`` choice; default
+    :func:`legibility.evaluation.best_models` of ``metrics``) and all its models (test scores)."""
+    best = (best_models(metrics) if best is None else best).set_index("Target")
     models = {}
     for name, group in metrics.groupby("Target"):
         metric = best.loc[name, "metric"]
@@ -34,7 +35,8 @@ def dashboard_data(metrics: pd.DataFrame, graphs: dict) -> dict:
                          "ba": float(r["Balanced accuracy"]), "r2": float(r["r2"])} for _, r in rows.iterrows()]
     targets = {name: {"domain": DOMAINS[target(name).domain].name, "colour": DOMAIN_COLOURS[target(name).domain],
                       "metric": "balanced accuracy" if best.loc[name, "metric"] == "Balanced accuracy" else "R²",
-                      "best_inputs": best.loc[name, "Inputs"], "best_score": float(best.loc[name, "score"]),
+                      "best_inputs": best.loc[name, "Inputs"], "best_score": float(best.loc[name, "test_score"]),
+                      "chosen_on": str(best.loc[name, "selected_by"]),
                       "models": models[name]} for name in best.index}
     out = {"targets": targets, "graphs": []}
     for title, g in graphs.items():
@@ -95,7 +97,8 @@ function fmt(x) { return Number.isFinite(x) ? x.toFixed(3) : "n/a"; }
 function showTip(ev, name) {
   const t = DATA.targets[name];
   tip.innerHTML = "<b>" + name + "</b> (" + t.domain + ")<br>best model: " + t.best_inputs +
-    "<br>" + t.metric + ": <span class='score'>" + fmt(t.best_score) + "</span>";
+    "<br>" + t.metric + " (test): <span class='score'>" + fmt(t.best_score) + "</span>" +
+    "<br><span style='color:#666'>chosen on " + t.chosen_on + "</span>";
   tip.style.display = "block";
   tip.style.left = (ev.clientX + 12) + "px";
   tip.style.top = (ev.clientY + 12) + "px";
@@ -142,9 +145,10 @@ for (const g of DATA.graphs) {
 
 
 def write_dashboard(metrics: pd.DataFrame, graphs: dict, path, title: str = "Legibility of the imaged brain",
-                    note: str = "") -> Path:
-    """Write the dashboard to ``path`` (one HTML file, no external resources)."""
-    data = json.dumps(dashboard_data(metrics, graphs)).replace("</", "<\\/")
+                    note: str = "", best: pd.DataFrame | None = None) -> Path:
+    """Write the dashboard to ``path`` (one HTML file, no external resources); ``best`` as in
+    :func:`dashboard_data`."""
+    data = json.dumps(dashboard_data(metrics, graphs, best)).replace("</", "<\\/")
     legend = "".join(f'<span><i style="background:{DOMAIN_COLOURS[k]}"></i>{html.escape(d.name)}</span>'
                      for k, d in DOMAINS.items())
     page = (_PAGE.replace("__TITLE__", html.escape(title)).replace("__NOTE__", html.escape(note))

@@ -1,15 +1,23 @@
-"""Reading results beside the truth: a model's test score, its linear peer and its ceiling."""
+"""Reading results beside the truth: a model's test score, its linear peer and its ceiling.
+
+The best input set of a target is chosen on validation scores and only then is its test score
+read (:func:`best_models`); the choice is written to ``results/analysis/best_models.csv`` and
+every summary, figure and the dashboard read it from there.
+"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
 
 from legibility import paths
+from legibility.errors import LegibilityError
 from legibility.study import target
 
-__all__ = ["best_beside_ceilings", "best_models", "ceiling_for", "ceiling_of", "main_metric", "model_diagnostics"]
+__all__ = ["BEST_COLUMNS", "best_beside_ceilings", "best_for", "best_models", "ceiling_for", "ceiling_of",
+           "ceiling_with_se", "main_metric", "model_diagnostics"]
 
 
 def main_metric(target_display: str) -> str:
@@ -19,12 +27,13 @@ def main_metric(target_display: str) -> str:
 
 def ceiling_for(data_path, row: dict) -> pd.DataFrame:
     """One small table: the model's test score, its linear peer's, and the ground-truth ceiling
-    of the same (target, input set) where the data are a synthetic cohort."""
+    (with its standard error) of the same (target, input set) where the data are a synthetic
+    cohort."""
     metric = main_metric(row["Target"])
-    linear = row["linear_balanced_accuracy"] if metric == "Balanced accuracy" else row["linear_r2"]
+    value, se = ceiling_with_se(data_path, row["Target"], row["Inputs"], metric)
     out = {"target": row["Target"], "inputs": row["Inputs"], "metric": metric,
            "deep model": row[metric], "95% CI": f"[{row['ci_low']:.3f}, {row['ci_high']:.3f}]",
-           "linear peer": linear, "ceiling": ceiling_of(data_path, row["Target"], row["Inputs"], metric)}
+           "linear peer": _linear(row, metric), "ceiling": value, "ceiling SE": se}
     return pd.DataFrame([out])
 
 
@@ -34,69 +43,129 @@ def _ground_truth(data_path) -> pd.DataFrame | None:
     return pd.read_csv(gt) if gt is not None and gt.exists() else None
 
 
-def ceiling_of(data_path, target_name: str, inputs_label: str, metric: str) -> float:
-    """The ground-truth ceiling of one (target, input set) on a synthetic cohort: read from its
-    ``ground_truth.csv`` (the grid's models), or computed the same way for an input set outside
-    the grid (e.g. a psychology item from imaging alone). NaN for data that are not synthetic."""
-    import json
-
+def ceiling_with_se(data_path, target_name: str, inputs_label: str, metric: str) -> tuple[float, float]:
+    """The ground-truth ceiling of one (target, input set) on a synthetic cohort and its
+    standard error: read from its ``ground_truth.csv`` (the grid's models), or computed the
+    same way for an input set outside the grid (e.g. a psychology item from imaging alone).
+    ``(nan, nan)`` for data that are not synthetic; the SE is NaN for a ``ground_truth.csv``
+    written before it carried one."""
     g = _ground_truth(data_path)
     if g is None:
-        return float("nan")
+        return float("nan"), float("nan")
     hit = g[(g.Target == target_name) & (g.Inputs == inputs_label)]
-    if len(hit):
-        return float(hit[metric].iloc[0])
-    from legibility.cohort.ground_truth import ceilings
-    from legibility.study import parse_inputs_label
+    if not len(hit):
+        from legibility.cohort.ground_truth import ceilings
+        from legibility.study import parse_inputs_label
 
-    info = Path(data_path) / paths.COHORT_INFO
-    n = json.loads(info.read_text()).get("ceiling_n", 20_000) if info.exists() else 20_000
-    row = ceilings(n=n, pairs=[(target(target_name), parse_inputs_label(inputs_label))])
-    return float(row[metric].iloc[0])
+        info = Path(data_path) / paths.COHORT_INFO
+        n = json.loads(info.read_text()).get("ceiling_n", 20_000) if info.exists() else 20_000
+        hit = ceilings(n=n, pairs=[(target(target_name), parse_inputs_label(inputs_label))])
+    se = float(hit["ceiling_se"].iloc[0]) if "ceiling_se" in hit else float("nan")
+    return float(hit[metric].iloc[0]), se
+
+
+def ceiling_of(data_path, target_name: str, inputs_label: str, metric: str) -> float:
+    """The ceiling of :func:`ceiling_with_se` alone."""
+    return ceiling_with_se(data_path, target_name, inputs_label, metric)[0]
+
+
+BEST_COLUMNS = ("Target", "Domain", "Inputs", "metric", "selected_by", "val_score", "test_score", "ci_low",
+                "ci_high", "linear_peer", "ceiling", "ceiling_se")
+SELECTED_ON_VALIDATION = "validation"
+SELECTED_ON_PUBLISHED_TEST = "test (the published table has test scores only)"
+
+
+def _linear(row, metric: str) -> float:
+    key = "linear_balanced_accuracy" if metric == "Balanced accuracy" else "linear_r2"
+    return float(row[key]) if key in row and pd.notna(row[key]) else float("nan")
 
 
 def best_models(metrics: pd.DataFrame) -> pd.DataFrame:
-    """The best model of each target (SPEC: the highest balanced accuracy for binary targets,
-    the highest R² for continuous ones), one row per target in the table's order of first
-    appearance, with the score under ``metric``/``score``."""
+    """The best input set of each target, chosen on **validation** scores, with its test score.
+
+    "Best" is the paper's (SPEC): the highest balanced accuracy for binary targets, the highest
+    R² for continuous ones. The choice is made on the ``Validation`` rows of ``metrics`` (a
+    sweep's ``metrics_all.csv``) and the chosen model's ``Test`` row is reported, so the test
+    set is looked at once, after the choice. Ties go to the model listed first (grid order).
+    A table with test rows only (the paper's published one) can only be chosen on test: the
+    rows then say so in ``selected_by``.
+
+    Returns
+    -------
+    DataFrame
+        One row per target in the table's order of first appearance, with the columns of
+        :data:`BEST_COLUMNS` but the two ceiling ones (see :func:`best_beside_ceilings`):
+        ``val_score`` and ``test_score`` on the target's main metric, ``ci_low``/``ci_high``
+        the test score's bootstrap CI, ``linear_peer`` the linear peer's test score.
+    """
+    mode = metrics["Mode"].astype(str).str.lower() if "Mode" in metrics else pd.Series("test", metrics.index)
+    val, test = metrics[mode == "validation"], metrics[mode == "test"]
+    if len(test) == 0:
+        raise LegibilityError("The metrics table has no Test rows: give a sweep's metrics_all.csv or a "
+                              "metrics_comparison_test.csv.")
+    on_val = len(val) > 0
+    choose_from = val if on_val else test
     rows = []
-    for name, group in metrics.groupby("Target", sort=False):
+    for name, group in test.groupby("Target", sort=False):
         metric = main_metric(name)
-        best = group.loc[group[metric].astype(float).idxmax()]
-        rows.append({**best.to_dict(), "metric": metric, "score": float(best[metric])})
-    return pd.DataFrame(rows).reset_index(drop=True)
+        candidates = choose_from[choose_from.Target == name]
+        scores = candidates[metric].astype(float)
+        if not len(candidates) or scores.isna().all():
+            continue
+        chosen = candidates.loc[scores.idxmax()]
+        hit = group[group.Inputs == chosen.Inputs]
+        if not len(hit):
+            raise LegibilityError(f"{name}: the model chosen on validation ({chosen.Inputs}) has no Test row; "
+                                  "re-gather the sweep (`legibility sweep` with the same --outpath).")
+        t = hit.iloc[0]
+        rows.append({"Target": name, "Domain": t.get("Domain", ""), "Inputs": chosen.Inputs, "metric": metric,
+                     "selected_by": SELECTED_ON_VALIDATION if on_val else SELECTED_ON_PUBLISHED_TEST,
+                     "val_score": float(chosen[metric]) if on_val else float("nan"),
+                     "test_score": float(t[metric]),
+                     "ci_low": float(t["ci_low"]) if "ci_low" in t and pd.notna(t["ci_low"]) else float("nan"),
+                     "ci_high": float(t["ci_high"]) if "ci_high" in t and pd.notna(t["ci_high"]) else float("nan"),
+                     "linear_peer": _linear(t, metric)})
+    return pd.DataFrame(rows, columns=[c for c in BEST_COLUMNS if not c.startswith("ceiling")])
 
 
 def best_beside_ceilings(metrics: pd.DataFrame, data_path=None) -> pd.DataFrame:
-    """Every target's best model beside its linear peer and, on a synthetic cohort, the
-    ground-truth ceiling of the same input set and the best ceiling over the target's inputs."""
+    """:func:`best_models` with, on a synthetic cohort, the ground-truth ceiling of the chosen
+    input set and its standard error (NaN for other data): the table of ``best_models.csv``."""
     best = best_models(metrics)
-    out = pd.DataFrame({"Target": best.Target, "Domain": best.Domain, "Inputs": best.Inputs,
-                        "metric": best.metric, "deep model": best.score})
-    if "ci_low" in best:
-        out["ci_low"], out["ci_high"] = best.ci_low, best.ci_high
-    if "linear_r2" in best:
-        out["linear peer"] = [r.linear_balanced_accuracy if r.metric == "Balanced accuracy" else r.linear_r2
-                              for r in best.itertuples()]
     gt = _ground_truth(data_path)
-    if gt is not None:
-        same, top = [], []
-        for r in best.itertuples():
-            g = gt[gt.Target == r.Target]
-            hit = g[g.Inputs == r.Inputs]
-            same.append(float(hit[r.metric].iloc[0]) if len(hit) else float("nan"))
-            ran = g[g.Inputs.isin(metrics.loc[metrics.Target == r.Target, "Inputs"])]
-            top.append(float(ran[r.metric].max()) if len(ran) else float("nan"))
-        out["ceiling"] = same
-        out["best ceiling of the inputs run"] = top
-    return out
+    ceil, se = [], []
+    for r in best.itertuples():
+        if gt is None:
+            ceil.append(float("nan"))
+            se.append(float("nan"))
+            continue
+        value, err = ceiling_with_se(data_path, r.Target, r.Inputs, r.metric)
+        ceil.append(value)
+        se.append(err)
+    best["ceiling"], best["ceiling_se"] = ceil, se
+    return best[list(BEST_COLUMNS)]
+
+
+def best_for(source) -> pd.DataFrame:
+    """The best-model choice that goes with a metrics source (what ``legibility analyse`` and
+    the figures box): ``"published"`` -> the published table's test-based choice; a sweep's
+    ``metrics_comparison_test.csv`` -> chosen on the validation rows of the ``metrics_all.csv``
+    beside it; a ``best_models.csv`` -> read as it is."""
+    from legibility.analysis import load_metrics
+
+    if str(source) != "published":
+        path = Path(source)
+        if path.name == paths.BEST_MODELS:
+            return pd.read_csv(path)
+        beside = path.parent / "metrics_all.csv"
+        if beside.exists():
+            return best_models(pd.read_csv(beside))
+    return best_models(load_metrics(source))
 
 
 def model_diagnostics(outpath) -> pd.DataFrame:
     """One row per trained model folder under ``outpath``: epochs run, best epoch, minutes,
     final training loss, best validation loss and whether early stopping ended the run."""
-    import json
-
     sweep_info = Path(outpath) / "sweep.json"
     cfg = json.loads(sweep_info.read_text()).get("config", {}) if sweep_info.exists() else {}
     rows = []

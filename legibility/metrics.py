@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 from sklearn import metrics as skm
 
-__all__ = ["bootstrap_ci", "score_binary", "score_continuous"]
+__all__ = ["bootstrap_ci", "bootstrap_se", "score_binary", "score_continuous"]
 
 
 def _classification(y_true: np.ndarray, y_pred: np.ndarray, score: np.ndarray) -> dict:
@@ -104,3 +104,14 @@ def bootstrap_ci(y_true, y_pred, metric, n_boot: int = 1000, seed: int = 0, alph
         return float("nan"), float("nan")
     lo, hi = np.nanpercentile(vals, [100 * alpha / 2, 100 * (1 - alpha / 2)])
     return float(lo), float(hi)
+
+
+def bootstrap_se(y_true, y_pred, metric: str, n_boot: int = 200, seed: int = 0) -> float:
+    """Bootstrap standard error of ``"balanced_accuracy"`` (0/1 labels) or ``"r2"`` of
+    ``(y_true, y_pred)``: the spread of the score over resamples of the participants."""
+    y_true, y_pred = np.asarray(y_true, float), np.asarray(y_pred, float)
+    idx = np.random.default_rng(seed).integers(0, len(y_true), (n_boot, len(y_true)))
+    vals = _VECTORISED[metric](y_true[idx], y_pred[idx])
+    vals = vals[np.isfinite(vals)]
+    return float(np.std(vals, ddof=1)) if len(vals) > 1 else float("nan")
+

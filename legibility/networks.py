@@ -22,7 +22,7 @@ import pandas as pd
 
 from legibility.study import TARGETS, target
 
-__all__ = ["association_graph", "association_matrices", "layout", "performance_graph", "top_edges"]
+__all__ = ["association_graph", "association_matrices", "layout", "performance_graph", "spread", "top_edges"]
 
 
 def association_matrices(meta: pd.DataFrame, max_rows: int = 5000, seed: int = 0) -> dict[str, pd.DataFrame]:
@@ -67,11 +67,12 @@ def top_edges(weights: pd.DataFrame, keep: float = 0.6) -> list[tuple[str, str, 
     return pairs[: int(round(keep * len(pairs)))]
 
 
-def association_graph(weights: pd.DataFrame, keep: float = 0.6):
-    """A networkx graph: top edges, node attribute ``size`` = weighted eigenvector centrality."""
+def association_graph(weights: pd.DataFrame, keep: float = 0.6, measure: str = "MI"):
+    """A networkx graph: top edges, node attribute ``size`` = weighted eigenvector centrality.
+    ``measure`` names the association in the figure's keys (``g.graph``)."""
     import networkx as nx
 
-    g = nx.Graph()
+    g = nx.Graph(edge_label=measure, size_label=f"{measure}-weighted eigenvector centrality")
     for name in weights.index:
         g.add_node(name, domain=target(name).domain)
     g.add_weighted_edges_from(top_edges(weights, keep))
@@ -98,7 +99,8 @@ def performance_graph(metrics: pd.DataFrame, metric: str = "Balanced accuracy", 
             if len(both):
                 rms = float(np.sqrt(((both[a] - both[b]) ** 2).mean()))
                 w.loc[a, b] = w.loc[b, a] = 1.0 / (0.01 + rms)
-    g = nx.Graph()
+    short = {"Balanced accuracy": "BA", "r2": "R²"}.get(metric, metric)
+    g = nx.Graph(edge_label=f"1 / (0.01 + RMS difference of {short} profiles)", size_label="best balanced accuracy")
     best = metrics.groupby("Target")["Balanced accuracy"].max()
     for name in names:
         g.add_node(name, domain=target(name).domain, size=float(best[name]))
@@ -107,21 +109,80 @@ def performance_graph(metrics: pd.DataFrame, metric: str = "Balanced accuracy", 
 
 
 def layout(g, seed: int = 0) -> dict[str, tuple[float, float]]:
-    """Node positions: a spring layout on log-scaled, 0.1-1 normalised weights (so a few very
-    similar targets do not collapse onto one point); a circle when there are no edges."""
+    """Node positions, one connected part at a time, neighbours about one unit apart.
+
+    Each part is laid out by Kamada-Kawai (networkx) on distances from the *rank* of each
+    edge's weight (strongest 1, weakest 2), so that a few near-identical weights cannot
+    collapse a cluster onto one point; each part is scaled so that neighbours sit about one
+    unit apart, and the parts are set side by side: the largest below, the smaller ones in a
+    row above it (as the paper's third graph is drawn). Labels are kept apart afterwards by
+    :func:`spread`.
+    """
     import networkx as nx
 
-    if not g.number_of_edges():
-        return {n: (float(x), float(y)) for n, (x, y) in nx.circular_layout(g).items()}
-    logw = {(a, b): np.log(max(w, 1e-12)) for a, b, w in g.edges(data="weight")}
-    lo, hi = min(logw.values()), max(logw.values())
-    h = nx.Graph()
-    h.add_nodes_from(g.nodes)
-    for (a, b), v in logw.items():
-        h.add_edge(a, b, w=0.1 + 0.9 * ((v - lo) / (hi - lo) if hi > lo else 1.0))
-    for a, b, w in h.edges(data="w"):
-        h[a][b]["d"] = 1.1 - w  # strong association: short distance
-    start = nx.circular_layout(h)
-    pos = nx.kamada_kawai_layout(h, weight="d", pos=start)
-    pos = nx.spring_layout(h, weight="w", pos=pos, seed=seed, k=1.8 / max(len(h), 1) ** 0.5, iterations=30)
-    return {n: (float(x), float(y)) for n, (x, y) in pos.items()}
+    parts = sorted(nx.connected_components(g), key=lambda c: (-len(c), sorted(c)))
+    placed = []
+    for nodes in parts:
+        h = g.subgraph(nodes).copy()
+        if len(h) == 1:
+            xy = {next(iter(h)): np.zeros(2)}
+        elif len(h) == 2:
+            a, b = sorted(h)
+            xy = {a: np.array([-0.5, 0.0]), b: np.array([0.5, 0.0])}
+        else:
+            ranked = sorted(h.edges(data="weight"), key=lambda e: e[2])
+            for r, (a, b, _) in enumerate(ranked):
+                h[a][b]["d"] = 2.0 - r / max(len(ranked) - 1, 1)
+            xy = nx.kamada_kawai_layout(h, weight="d", pos=nx.circular_layout(h))
+            xy = {n: np.asarray(p, float) for n, p in xy.items()}
+            pts = np.array(list(xy.values()))
+            near = np.median([np.sort(np.linalg.norm(pts - q, axis=1))[1] for q in pts]) or 1.0
+            xy = {n: (p - pts.mean(0)) / near for n, p in xy.items()}  # neighbours about 1 apart in every part
+        placed.append(xy)
+    pos = dict(placed[0])
+    if len(placed) > 1:
+        big = np.array(list(placed[0].values()))
+        top = big[:, 1].max() + 1.5 if len(big) > 1 else 1.5
+        widths = [np.ptp([p[0] for p in xy.values()]) + 1.5 for xy in placed[1:]]
+        x = -sum(widths) / 2
+        heights = [np.ptp([p[1] for p in xy.values()]) for xy in placed[1:]]
+        for xy, w in zip(placed[1:], widths, strict=True):
+            lo = np.array([min(p[0] for p in xy.values()), min(p[1] for p in xy.values())])
+            for n, p in xy.items():
+                pos[n] = p - lo + np.array([x + 0.5, top + (max(heights) - np.ptp([q[1] for q in xy.values()])) / 2])
+            x += w
+    return {n: (float(p[0]), float(p[1])) for n, p in pos.items()}
+
+
+def spread(pos: dict, boxes: dict, iterations: int = 400) -> dict[str, tuple[float, float]]:
+    """Move nodes apart until no two of their boxes (marker and label) overlap: the plain
+    iterative push along the axis of least overlap. (``adjustText`` moves labels away from
+    their points; here a node and its label move together, so a label never leaves its node
+    and the graph keeps its shape.)
+
+    ``boxes[n] = (left, right, below, above)``: the extent of node ``n``'s marker and label
+    around its position, in the units of ``pos``."""
+    names = list(pos)
+    xy = np.array([pos[n] for n in names], float)
+    ext = np.array([boxes[n] for n in names], float)
+    for _ in range(iterations):
+        moved = False
+        for i in range(len(names)):
+            for j in range(i + 1, len(names)):
+                dx = xy[j, 0] - xy[i, 0]
+                ox = (ext[i, 1] + ext[j, 0]) - dx if dx >= 0 else (ext[j, 1] + ext[i, 0]) + dx
+                dy = xy[j, 1] - xy[i, 1]
+                oy = (ext[i, 3] + ext[j, 2]) - dy if dy >= 0 else (ext[j, 3] + ext[i, 2]) + dy
+                if ox > 0 and oy > 0:  # the boxes overlap: push apart along the cheaper axis
+                    moved = True
+                    if ox < oy:
+                        step = (ox / 2 + 1e-3) * (1 if dx >= 0 else -1)
+                        xy[i, 0] -= step
+                        xy[j, 0] += step
+                    else:
+                        step = (oy / 2 + 1e-3) * (1 if dy >= 0 else -1)
+                        xy[i, 1] -= step
+                        xy[j, 1] += step
+        if not moved:
+            break
+    return {n: (float(x), float(y)) for n, (x, y) in zip(names, xy, strict=True)}

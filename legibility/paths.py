@@ -8,7 +8,7 @@ from pathlib import Path
 __all__ = [
     "PROJECT_ROOT", "FIGURES", "RESULTS", "NOTEBOOKS", "in_project", "user_cache",
     "SPLIT_DIRS", "MODALITY_DIRS", "volume_path", "fmri_paths", "metadata_path",
-    "GROUND_TRUTH", "LATENTS", "COHORT_INFO",
+    "GROUND_TRUTH", "LATENTS", "COHORT_INFO", "BEST_MODELS",
 ]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -35,6 +35,9 @@ MODALITY_DIRS = {"t1": "T1", "flair": "FLAIR", "dwi": "DWI"}
 GROUND_TRUTH = "ground_truth.csv"  # ceilings, in the published metrics schema
 LATENTS = "latents.csv"  # every participant's latent traits (the ground truth)
 COHORT_INFO = "cohort.json"  # how the cohort was made
+
+# --- the analyses' products
+BEST_MODELS = "best_models.csv"  # each target's best input set, chosen on validation
 
 
 def volume_path(root: Path, folder: str, modality: str, pid) -> Path:

@@ -57,11 +57,10 @@ def run_paper(parameters: dict | None = None, notebooks_dir=None, results_dir=No
 
 
 def summary(parameters: dict, results_dir=None) -> str:
-    """Where everything is, and the headline numbers of the run (best model per target beside
-    its ceiling on a synthetic cohort)."""
+    """Where everything is, and the headline numbers of the run: each target's best model
+    (chosen on validation, read from ``best_models.csv``) with its test score, linear peer and,
+    on a synthetic cohort, its ceiling."""
     import pandas as pd
-
-    from legibility.evaluation import best_beside_ceilings
 
     results_dir = Path(results_dir or paths.RESULTS)
     root = paths.PROJECT_ROOT
@@ -71,10 +70,11 @@ def summary(parameters: dict, results_dir=None) -> str:
              f"models and metrics: {sweep_dir}",
              f"analyses:           {root / parameters.get('out_dir', 'results/analysis')}",
              f"wall time:          {(results_dir / 'paper_wall_time.txt').read_text().strip()}"]
-    table = sweep_dir / "metrics_comparison_test.csv"
-    if table.exists():
-        data = parameters.get("data_path") or parameters.get("synthetic_dir", "results/data/synthetic")
-        best = best_beside_ceilings(pd.read_csv(table), root / data)
-        cols = [c for c in ("Target", "Inputs", "metric", "deep model", "linear peer", "ceiling") if c in best]
-        lines += ["", "best model per target (test):", best[cols].to_string(index=False, float_format="%.3f")]
+    best_path = root / parameters.get("out_dir", "results/analysis") / paths.BEST_MODELS
+    if best_path.exists():
+        best = pd.read_csv(best_path)
+        best["test 95% CI"] = [f"[{lo:.3f}, {hi:.3f}]" for lo, hi in zip(best.ci_low, best.ci_high, strict=True)]
+        cols = ["Target", "Inputs", "metric", "val_score", "test_score", "test 95% CI", "linear_peer", "ceiling"]
+        lines += ["", f"best model per target (chosen on validation, scored on test; {best_path}):",
+                  best[cols].to_string(index=False, float_format="%.3f")]
     return "\n".join(lines)

@@ -23,22 +23,29 @@ def networks_for(metrics: pd.DataFrame, cohort=None) -> tuple[dict, str]:
         from legibility.data.layout import load_dataset
 
         mats = association_matrices(load_dataset(cohort).table)
-        graphs["Mutual information"] = association_graph(mats["MI"])
-        graphs["Chatterjee's xi (nonlinear association)"] = association_graph(mats["xi"])
+        graphs["Mutual information, MI"] = association_graph(mats["MI"], measure="MI")
+        graphs["Chatterjee's xi (for the paper's MIC)"] = association_graph(mats["xi"], measure="xi")
     else:
         note = ("The association networks need participant data (give --cohort); only the performance "
                 "graph is drawn.")
-    graphs["Performance similarity"] = performance_graph(metrics)
+    graphs["Performance similarity, BA"] = performance_graph(metrics)
     return graphs, note
 
 
-def analyse(metrics, out, cohort=None, figures_dir=None, formats=("png", "pdf", "svg"), label: str = "") -> dict:
-    """Domain effects to ``out/domain_effects.csv``; the performance grid, domain effects,
-    training efficiency and network figures to ``figures_dir`` (default ``out``); the
-    dashboard to ``out/dashboard.html``. Returns the paths and the headline table."""
+def analyse(metrics, out, cohort=None, figures_dir=None, formats=("png", "pdf", "svg"), label: str = "",
+            best=None) -> dict:
+    """Domain effects to ``out/domain_effects.csv``; each target's best model to
+    ``out/best_models.csv``; the performance grid, domain effects, training efficiency and
+    network figures to ``figures_dir`` (default ``out``); the dashboard to
+    ``out/dashboard.html``. Returns the paths and the headline table.
+
+    ``best``: the best-model choice (a DataFrame or a ``best_models.csv``); by default the one
+    that goes with ``metrics`` (:func:`legibility.evaluation.best_for`: chosen on validation for
+    a sweep's table, the published table's own test-based choice for ``"published"``)."""
     import matplotlib.pyplot as plt
 
     from legibility.dashboard import write_dashboard
+    from legibility.evaluation import best_for, best_models
     from legibility.figures import save_figure
     from legibility.figures.paper import (
         headline,
@@ -49,16 +56,22 @@ def analyse(metrics, out, cohort=None, figures_dir=None, formats=("png", "pdf", 
     )
 
     table = load_metrics(metrics) if not isinstance(metrics, pd.DataFrame) else metrics
+    if best is None:
+        best = best_models(metrics) if isinstance(metrics, pd.DataFrame) else best_for(metrics)
+    elif not isinstance(best, pd.DataFrame):
+        best = pd.read_csv(best)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     figures_dir = Path(figures_dir) if figures_dir else out
     prefix = f"{label}_" if label else ""
     effects = domain_effects(table)
     effects.to_csv(out / "domain_effects.csv", index=False)
-    heads = headline(table)
+    heads = headline(table, best)
     heads.to_csv(out / "headline.csv", index=False)
-    written = {"domain_effects": out / "domain_effects.csv", "headline": out / "headline.csv"}
-    for name, fig in (("performance_grid", plot_performance_grid(table)),
+    best.to_csv(out / f"{prefix}best_models.csv", index=False)
+    written = {"domain_effects": out / "domain_effects.csv", "headline": out / "headline.csv",
+               "best_models": out / f"{prefix}best_models.csv"}
+    for name, fig in (("performance_grid", plot_performance_grid(table, best=best)),
                       ("domain_effects", plot_domain_effects(effects)),
                       ("training_efficiency", plot_training_efficiency(table))):
         written[name] = save_figure(fig, prefix + name, figures_dir, formats=formats)
@@ -69,5 +82,5 @@ def analyse(metrics, out, cohort=None, figures_dir=None, formats=("png", "pdf", 
     fig = plot_networks(graphs)
     written["networks"] = save_figure(fig, prefix + "networks", figures_dir, formats=formats)
     plt.close(fig)
-    written["dashboard"] = write_dashboard(table, graphs, out / f"{prefix}dashboard.html", note=note)
+    written["dashboard"] = write_dashboard(table, graphs, out / f"{prefix}dashboard.html", note=note, best=best)
     return {"paths": written, "effects": effects, "headline": heads, "note": note}

@@ -50,11 +50,11 @@ DOMAINS: dict[str, Domain] = {
 }
 
 # The paper's colours: constitutional orange, disease blue, psychology green, serology pink.
-DOMAIN_COLOURS = {
-    "constitutional": "#f28e2b",
-    "disease": "#4e79a7",
-    "psychology": "#59a14f",
-    "serology": "#e377c2",
+DOMAIN_COLOURS = {  # the paper's colours (ColorBrewer Set2)
+    "constitutional": "#fc8d62",
+    "disease": "#8da0cb",
+    "psychology": "#66c2a5",
+    "serology": "#e78ac3",
 }
 
 

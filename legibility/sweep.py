@@ -89,11 +89,22 @@ def load_grid(name) -> list[tuple[Target, InputSet]]:
     out = []
     for i, row in enumerate(table.itertuples(index=False), start=2):
         try:
-            out.append((get_target(row.Target), parse_inputs_label(row.Inputs)))
+            out.append((get_target(row.Target), _inputs_of(row.Target, row.Inputs)))
         except (KeyError, ValueError) as err:
             msg = err.args[0] if err.args else err
             raise LegibilityError(f"Grid file {path}, line {i}: {msg}") from err
     return out
+
+
+def _inputs_of(target: str, text: str) -> InputSet:
+    """A grid file's ``Inputs`` as the published table writes it (``FLAIR + T1``) or as input
+    keys (``t1 flair``, ``connectivity metadata``: metadata then means every allowed block)."""
+    from legibility.train import resolve_inputs
+
+    words = str(text).replace("+", " ").replace(",", " ").lower().split()
+    if words and all(w in ("t1", "flair", "dwi", "connectivity", "metadata") for w in words):
+        return resolve_inputs(target, words)[1]
+    return parse_inputs_label(str(text))
 
 
 @dataclass

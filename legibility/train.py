@@ -23,6 +23,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from legibility.data.batches import BatchReader, lacking, usable
 from legibility.data.cache import Cache
 from legibility.errors import LegibilityError
 from legibility.metrics import bootstrap_ci, score_binary, score_continuous
@@ -31,7 +32,8 @@ from legibility.study import CHANNEL_ORDER, DOMAINS, INPUT_KEYS, METRIC_COLUMNS,
 from legibility.study import target as get_target
 from legibility.transforms import MetadataNormaliser, TargetTransform, VoxelStandardiser
 
-__all__ = ["TRAINING_DEFAULTS", "TrainConfig", "load_predictor", "predict", "resolve_inputs", "train_model"]
+__all__ = ["TRAINING_DEFAULTS", "TrainConfig", "load_predictor", "predict", "prediction_scores", "resolve_inputs",
+           "train_model"]
 
 
 # Learning rate and batch size per preset. The paper's: Adam at 1e-4, batch 64. The cpu preset
@@ -115,23 +117,33 @@ def metadata_columns(tgt: Target) -> list[str]:
 
 # ----------------------------------------------------------------------------- data
 class ModelData:
-    """Everything one model reads from the cache, with its fitted normalisers."""
+    """Everything one model reads from the cache, with its fitted normalisers.
+
+    A participant is used when it has the model's modalities, its target and the columns of
+    its metadata blocks; ``left_out`` counts, per split, those lacking one of them."""
 
     def __init__(self, cache: Cache, tgt: Target, inputs: InputSet, cfg: TrainConfig):
         self.cache, self.tgt, self.inputs, self.cfg = cache, tgt, inputs, cfg
         table = cache.table
-        need = [*inputs.imaging]
-        ok = np.ones(len(table), bool)
-        for m in need:
-            ok &= cache.has(m)
-        self.rows = {}
+        cols = metadata_columns(tgt)
+        used = [c for c in cols if TARGETS[c].domain in inputs.blocks]
+        absent = [c for c in (tgt.key, *used) if table[c].isna().all()]
+        if absent:
+            raise LegibilityError(f"No participant of {cache.path} has {', '.join(absent)}, which the model of "
+                                  f"{tgt.key} from {inputs.label} needs (its target and the columns of its "
+                                  f"metadata blocks).")
+        ok = usable(cache, inputs.imaging, [tgt.key, *used])
+        need = [*sorted(inputs.imaging), tgt.key, *(["metadata"] if used else [])]
+        self.rows, self.left_out = {}, {}
         for split in ("train", "val", "test"):
-            idx = np.flatnonzero((table["split"] == split).to_numpy() & ok)
+            part = (table["split"] == split).to_numpy()
+            idx = np.flatnonzero(part & ok)
+            self.left_out[split] = int((part & ~ok).sum())
             if cfg.data_size:
                 idx = idx[: cfg.data_size]
             if len(idx) < 2:
                 raise LegibilityError(f"The {split} split has {len(idx)} participant(s) with "
-                                      f"{', '.join(need) or 'metadata'}: too few to train a model.")
+                                      f"{', '.join(need)}: too few to train a model.")
             self.rows[split] = idx
         self.channels = [m for m in CHANNEL_ORDER if m in inputs.imaging]
         self.volumes = [cache.volumes(m) for m in self.channels]
@@ -141,7 +153,6 @@ class ModelData:
         train = self.rows["train"]
         self.target_transform = None if tgt.is_binary else TargetTransform().fit(y[train])
         self.train_median = float(np.median(y[train]))
-        cols = metadata_columns(tgt)
         binary = np.array([TARGETS[c].is_binary for c in cols])
         keep = np.array([TARGETS[c].domain in inputs.blocks for c in cols])
         self.meta_raw = table[cols].to_numpy(np.float64)
@@ -157,6 +168,10 @@ class ModelData:
         self.voxel = None
         if self.channels and cfg.voxel_standardise and not cfg.diagnostic:
             self.voxel = VoxelStandardiser().fit(self.volumes, train)
+        self.reader = BatchReader(cache, self.channels, self.conn is not None,
+                                  self.meta if inputs.blocks else None, self.voxel, self.source, cfg.diagnostic)
+        if sum(self.left_out.values()):
+            warnings.warn(f"{tgt.display} from {inputs.label}: {self.counts()}", stacklevel=2)
 
     def target_values(self, rows) -> np.ndarray:
         y = self.y[rows]
@@ -165,29 +180,17 @@ class ModelData:
         return self.target_transform.transform(y)[:, None].astype(np.float32)
 
     def batch(self, rows, augment: bool = False, rng=None) -> dict[str, torch.Tensor]:
-        rows = np.asarray(rows)
-        src = self.source[rows]
-        order = np.argsort(src)  # memmaps read fastest in order
-        srt = src[order]
-        back = np.argsort(order)
-        out = {"target": torch.from_numpy(self.target_values(rows)), "id": rows}
-        if self.channels:
-            v = np.stack([np.asarray(a[srt]) for a in self.volumes], 1)[back]
-            x = torch.from_numpy(v).float()
-            if self.cfg.diagnostic:
-                x = torch.full_like(x, 0.5)
-            if self.voxel is not None:
-                x = self.voxel(x)
-            if augment:
-                x = self.augmenter(x, rng)
-            out["volumes"] = x
-        if self.conn is not None:
-            c = torch.from_numpy(np.asarray(self.conn[srt], np.float32)[back])
-            out["connectivity"] = torch.full_like(c, 0.25) if self.cfg.diagnostic else c
-        if self.inputs.blocks:
-            m = torch.from_numpy(self.meta[rows])
-            out["metadata"] = torch.full_like(m, 1.0) if self.cfg.diagnostic else m
-        return out
+        out = self.reader(rows, augment=self.augmenter if augment else None, rng=rng)
+        return {"target": torch.from_numpy(self.target_values(rows)), "id": np.asarray(rows), **out}
+
+    def counts(self) -> str:
+        """``'29 train, 4 val, 3 test participants (4 left out for lacking hb or an input: 3 train, 0 val,
+        1 test)'``; the parenthesis only when some are left out."""
+        used = ", ".join(f"{len(self.rows[s])} {s}" for s in self.rows)
+        out = sum(self.left_out.values())
+        return used + " participants" + (f" ({out} left out for lacking {self.tgt.key} or an input: "
+                                         + ", ".join(f"{self.left_out[s]} {s}" for s in self.rows) + ")"
+                                         if out else "")
 
     def n_edges(self) -> int:
         return int(self.conn.shape[1]) if self.conn is not None else 1
@@ -513,6 +516,8 @@ def _evaluate(model, data: ModelData, cfg, tgt, inputs, out: Path, history, minu
                "Training time (mins)": minutes, "Loss": loss, **inputs.flags(),
                "Domain": DOMAINS[tgt.domain].name, "n": len(idx), "ci_metric": ci_metric,
                "ci_low": lo, "ci_high": hi, "seed": cfg.seed, "device": device,
+               **{f"n_{s}": len(data.rows[s]) for s in data.rows},
+               **{f"n_left_out_{s}": n for s, n in data.left_out.items()},
                **{f"linear_{k}": v for k, v in peer[split].items()}}
         rows.append(row)
         if split == "test":
@@ -522,7 +527,7 @@ def _evaluate(model, data: ModelData, cfg, tgt, inputs, out: Path, history, minu
     table = table[list(METRIC_COLUMNS) + extra]
     table.to_csv(out / "metrics.csv", index=False)
     _atomic_csv(pd.DataFrame(history), out / "training_progress.csv")
-    pd.DataFrame({"biobank_id": data.cache.table["biobank_id"].to_numpy()[data.rows["test"]],
+    pd.DataFrame({data.cache.id_name: data.cache.table["biobank_id"].to_numpy()[data.rows["test"]],
                   "truth": data.y[data.rows["test"]], "prediction": test_pred}).to_csv(
         out / "test_predictions.csv", index=False)
     import matplotlib.pyplot as plt
@@ -556,49 +561,70 @@ def load_predictor(model_dir):
 
 @torch.no_grad()
 def predict(model_dir, cache: Cache, batch_size: int = 64) -> pd.DataFrame:
-    """Predictions of a trained model for every participant of ``cache`` that has its inputs,
-    in original units (binary targets: the probability of 1 and the predicted class)."""
+    """Predictions of a trained model for every participant of ``cache``, in original units.
+
+    The data need only the model's inputs: its modalities and the characteristic columns of
+    its metadata blocks; no split, no target. One row per participant, in the data's order,
+    under the data's own id column: binary targets give the probability of 1 and the predicted
+    class, continuous ones the value; a participant lacking an input gets no prediction and
+    ``lacking`` names what it lacks; where the target is known, ``<target>_true`` holds it
+    (see :func:`prediction_scores`).
+    """
     model, state = load_predictor(model_dir)
     tgt = TARGETS[state["target"]]
+    cols = metadata_columns(tgt)
+    used = [c for c in cols if TARGETS[c].domain in state["blocks"]]
     missing = [m for m in state["imaging"] if not cache.has(m).any()]
+    missing += [c for c in used if cache.table[c].isna().all()]
     if missing:
         raise LegibilityError(f"The data at {cache.path} lack {', '.join(missing)}, which the model in "
                               f"{model_dir} needs.")
     if state["channels"] and cache.side != state["model_config"]["side"]:
         raise LegibilityError(f"The model in {model_dir} was trained at side {state['model_config']['side']}; "
                               f"build the cache of the new data at that side (got {cache.side}).")
-    ok = np.ones(len(cache.table), bool)
-    for m in state["imaging"]:
-        ok &= cache.has(m)
-    rows = np.flatnonzero(ok)
-    meta_norm = MetadataNormaliser.from_state(state["metadata_normaliser"])
-    cols = metadata_columns(tgt)
-    meta = meta_norm.transform(cache.table[cols].to_numpy(np.float64)) if state["blocks"] else None
+    rows = np.flatnonzero(usable(cache, state["imaging"], used))
+    meta = None
+    if state["blocks"]:
+        meta = MetadataNormaliser.from_state(state["metadata_normaliser"]).transform(
+            cache.table[cols].to_numpy(np.float64))
     voxel = VoxelStandardiser.from_state(state["voxel_standardiser"]) if state["voxel_standardiser"] else None
-    vols = [cache.volumes(m) for m in state["channels"]]
-    conn = cache.connectivity() if "connectivity" in state["imaging"] else None
-    outs = []
-    for s in range(0, len(rows), batch_size):
-        r = rows[s:s + batch_size]
-        b = {}
-        if vols:
-            x = torch.from_numpy(np.stack([np.asarray(a[r]) for a in vols], 1)).float()
-            b["volumes"] = voxel(x) if voxel is not None else x
-        if conn is not None:
-            b["connectivity"] = torch.from_numpy(np.asarray(conn[r], np.float32))
-        if meta is not None:
-            b["metadata"] = torch.from_numpy(meta[r])
-        outs.append(model(b).numpy())
-    out = np.concatenate(outs)
-    table = pd.DataFrame({"biobank_id": cache.table["biobank_id"].to_numpy()[rows],
-                          "split": cache.table["split"].to_numpy()[rows]})
+    reader = BatchReader(cache, state["channels"], "connectivity" in state["imaging"], meta, voxel)
+    outs = [model(reader(rows[s:s + batch_size])).numpy() for s in range(0, len(rows), batch_size)]
+    out = np.concatenate(outs) if outs else np.zeros((0, 2 if tgt.is_binary else 1), np.float32)
+    table = pd.DataFrame({cache.id_name: cache.table["biobank_id"].astype(str).to_numpy()})
+    split = cache.table["split"].fillna("").astype(str)
+    if (split != "").any():
+        table["split"] = split.to_numpy()
+    n = len(table)
     if tgt.is_binary:
-        prob = 1 / (1 + np.exp(-out[:, 1]))
+        prob = np.full(n, np.nan)
+        prob[rows] = 1 / (1 + np.exp(-out[:, 1]))
         table[f"{tgt.key}_probability"] = prob
-        table[f"{tgt.key}_predicted"] = (prob >= 0.5).astype(int)
+        label = pd.Series(pd.NA, index=table.index, dtype="Int64")
+        label.iloc[rows] = (prob[rows] >= 0.5).astype(int)
+        table[f"{tgt.key}_predicted"] = label
     else:
-        tt = TargetTransform(**state["target_transform"])
-        table[f"{tgt.key}_predicted"] = tt.inverse_transform(out[:, 0])
-    if tgt.key in cache.table.columns:
-        table[f"{tgt.key}_true"] = cache.table[tgt.key].to_numpy()[rows]
+        values = np.full(n, np.nan)
+        values[rows] = TargetTransform(**state["target_transform"]).inverse_transform(out[:, 0])
+        table[f"{tgt.key}_predicted"] = values
+    if cache.table[tgt.key].notna().any():
+        table[f"{tgt.key}_true"] = cache.table[tgt.key].to_numpy()
+    table["lacking"] = lacking(cache, state["imaging"], used).to_numpy()
     return table
+
+
+def prediction_scores(table: pd.DataFrame, model_dir) -> dict | None:
+    """The published metrics of :func:`predict`'s output on the participants whose target is
+    known (``n`` of them); None when the data hold no target."""
+    state = load_predictor(model_dir)[1]
+    tgt = TARGETS[state["target"]]
+    if f"{tgt.key}_true" not in table.columns:
+        return None
+    pred = table[f"{tgt.key}_probability" if tgt.is_binary else f"{tgt.key}_predicted"].to_numpy(float)
+    y = table[f"{tgt.key}_true"].to_numpy(float)
+    known = np.isfinite(y) & np.isfinite(pred)
+    if known.sum() < 2:
+        return None
+    scores = (score_binary(y[known], pred[known]) if tgt.is_binary
+              else score_continuous(y[known], pred[known], state["train_median"]))
+    return {"Target": tgt.display, "n": int(known.sum()), **scores}

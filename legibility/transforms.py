@@ -52,16 +52,20 @@ class MetadataNormaliser:
         self.mean, self.sd, self.keep = mean, sd, keep
 
     def fit(self, x: np.ndarray, binary: np.ndarray, keep: np.ndarray) -> MetadataNormaliser:
+        """Empty cells (NaN) are left out of the means and SDs; a model's training rows have
+        none in the columns it keeps, so they matter only for columns it zeroes anyway."""
         x = np.asarray(x, np.float64)
-        self.mean = np.where(binary, 0.0, x.mean(0))
-        sd = x.std(0)
+        known = np.isfinite(x).any(0)
+        mean, sd = np.zeros(x.shape[1]), np.ones(x.shape[1])
+        mean[known], sd[known] = np.nanmean(x[:, known], 0), np.nanstd(x[:, known], 0)
+        self.mean = np.where(binary, 0.0, mean)
         self.sd = np.where(binary | (sd == 0), 1.0, sd)
         self.keep = np.asarray(keep, bool)
         return self
 
     def transform(self, x) -> np.ndarray:
         z = (np.asarray(x, np.float64) - self.mean) / self.sd
-        return (z * self.keep).astype(np.float32)
+        return np.where(self.keep, z, 0.0).astype(np.float32)
 
     def state(self) -> dict:
         return {"mean": torch.tensor(self.mean), "sd": torch.tensor(self.sd), "keep": torch.tensor(self.keep)}

@@ -11,9 +11,12 @@ import nbformat as nbf
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def notebook(cells):
+def notebook(cells, name: str = "notebook"):
+    """A notebook without outputs; cell ids are ``<name>-<index>`` so that regenerating an
+    unchanged notebook changes nothing on disk."""
     nb = nbf.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    stem = Path(name).stem.replace(".", "-")
     for i, (kind, src) in enumerate(cells):
         if kind == "md":
             cell = nbf.v4.new_markdown_cell(src.strip())
@@ -21,7 +24,7 @@ def notebook(cells):
             cell = nbf.v4.new_code_cell(src.strip())
             if kind == "parameters":
                 cell.metadata["tags"] = ["parameters"]
-        cell.id = f"cell-{i:02d}"  # stable ids: regenerating changes only what changed
+        cell.id = f"{stem}-{i}"
         nb.cells.append(cell)
     return nb
 
@@ -209,18 +212,23 @@ EVALUATE = [
     ("md", """
 # 04 · Evaluate: the best input set per target, beside the ceiling
 
-For each target, its best model (the highest balanced accuracy for binary targets, R² for
-continuous ones), beside a linear model given the same inputs and, on a synthetic cohort, the
-ground-truth ceiling: what a well-specified model given exactly the information those inputs
-carry reaches on a large independent sample.
+For each target, its best input set (the highest balanced accuracy for binary targets, R² for
+continuous ones) is chosen on the **validation** set; only then is its test score read, with a
+bootstrap 95% interval. Beside it: a linear model given the same inputs and, on a synthetic
+cohort, the ground-truth ceiling with its standard error: what a well-specified model given
+exactly the information those inputs carry reaches on a large independent sample. The choice
+is written to `best_models.csv`, which the figures, the dashboard and the closing summary read.
 """),
     ("parameters", """
-sweep_dir: str = "results/sweep"  # the sweep: its metrics_comparison_test.csv and model folders
+sweep_dir: str = "results/sweep"  # the sweep: its metrics_all.csv and model folders
 data_path: str = "results/data/synthetic"  # the data the models were trained on (ceilings if synthetic)
+out_dir: str = "results/analysis"  # where best_models.csv goes
 figures_dir: str = "figures"  # where figures are saved
 root_dir: str = ""  # the folder relative paths above are under; empty: the repository root
 """),
     ("code", """
+from pathlib import Path
+
 import pandas as pd
 
 from legibility.evaluation import best_beside_ceilings, model_diagnostics
@@ -228,11 +236,13 @@ from legibility.figures import save_figure
 from legibility.figures.evaluation import plot_best_vs_ceiling, plot_model_curves
 from legibility.paths import in_project
 
-sweep_dir, data_path, figures_dir = (in_project(p, root_dir) for p in (sweep_dir, data_path, figures_dir))
+sweep_dir, data_path, out_dir, figures_dir = (in_project(p, root_dir)
+                                                for p in (sweep_dir, data_path, out_dir, figures_dir))
 """),
     ("code", """
-table = pd.read_csv(f"{sweep_dir}/metrics_comparison_test.csv")
-best = best_beside_ceilings(table, data_path)
+best = best_beside_ceilings(pd.read_csv(f"{sweep_dir}/metrics_all.csv"), data_path)
+Path(out_dir).mkdir(parents=True, exist_ok=True)
+best.to_csv(f"{out_dir}/best_models.csv", index=False)
 best.round(3)
 """),
     ("code", """
@@ -254,7 +264,8 @@ DOMAIN_EFFECTS = [
 # 05 · Domain effects: which inputs help which kind of characteristic
 
 As in the paper: per domain, a linear mixed-effects model of test performance on 0/1 indicators
-of the inputs each model used, with a random intercept per target (statsmodels, REML). `T1`
+of the inputs each model used, with a random intercept per target, fitted by REML as nlme does
+in R (t-tests on nlme's degrees of freedom; R² models on the models with R² > 0). `T1`
 stands for structural imaging (T1 and FLAIR always enter together). Give `metrics="published"`
 to fit the paper's own table.
 """),
@@ -295,7 +306,8 @@ FIGURES = [
     ("md", """
 # 06 · The paper's figures
 
-The performance grid (best input set per target boxed), training efficiency, the target
+The performance grid (best input set per target boxed: chosen on validation for our sweeps,
+the published table's own test-based choice for the paper's), training efficiency, the target
 networks and the interactive dashboard, from our sweep's metrics or, with
 `metrics="published"`, from the paper's table. The association networks need participant data:
 `cohort_path` (on our runs, the cohort they were trained on).
@@ -316,6 +328,7 @@ from IPython.display import display
 
 from legibility.analysis import load_metrics
 from legibility.dashboard import write_dashboard
+from legibility.evaluation import best_for
 from legibility.figures import save_figure
 from legibility.figures.paper import headline, plot_networks, plot_performance_grid, plot_training_efficiency
 from legibility.paths import in_project
@@ -328,10 +341,14 @@ if metrics != "published":
 
 table = load_metrics(metrics or f"{sweep_dir}/metrics_comparison_test.csv")
 prefix = f"{label}_" if label else ""
+# The best input set of each target: our sweep's was chosen on validation by notebook 04
+# (best_models.csv); the published table has test scores only, so its choice is test-based.
+best = best_for(metrics or f"{out_dir}/best_models.csv")
+best[["Target", "Inputs", "selected_by"]]
 """),
     ("md", "## Performance grid"),
     ("code", """
-fig = plot_performance_grid(table)
+fig = plot_performance_grid(table, best=best)
 save_figure(fig, prefix + "performance_grid", figures_dir, formats=("png", "pdf", "svg"))
 """),
     ("md", "## Training efficiency"),
@@ -345,14 +362,14 @@ graphs, note = networks_for(table, cohort_path if cohort_path and Path(cohort_pa
 print(note)
 fig = plot_networks(graphs)
 save_figure(fig, prefix + "networks", figures_dir)
-dashboard = write_dashboard(table, graphs, f"{out_dir}/{prefix}dashboard.html", note=note)
+dashboard = write_dashboard(table, graphs, f"{out_dir}/{prefix}dashboard.html", note=note, best=best)
 print("dashboard:", dashboard)
 """),
     ("md", "## Headline: every target's best model"),
     ("code", """
-best = headline(table)
-best.to_csv(f"{out_dir}/{prefix}headline.csv", index=False)
-best.round(3)
+heads = headline(table, best)
+heads.to_csv(f"{out_dir}/{prefix}headline.csv", index=False)
+heads.round(3)
 """),
 ]
 
@@ -361,5 +378,5 @@ NOTEBOOKS = {"01_cohort.ipynb": COHORT, "02_train.ipynb": TRAIN, "03_sweep.ipynb
 
 if __name__ == "__main__":
     for name, cells in NOTEBOOKS.items():
-        nbf.write(notebook(cells), ROOT / "notebooks" / name)
+        nbf.write(notebook(cells, name), ROOT / "notebooks" / name)
         print("wrote", name)

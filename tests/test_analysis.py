@@ -2,12 +2,20 @@
 
 import re
 import shutil
+import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from legibility.analysis import DOMAIN_MODELS, RESULT_COLUMNS, domain_effects, load_metrics
+from legibility.analysis import (
+    DOMAIN_MODELS,
+    RESULT_COLUMNS,
+    containment_df,
+    domain_effects,
+    load_metrics,
+    reml_random_intercept,
+)
 from legibility.evaluation import best_models
 from legibility.study import TARGETS
 
@@ -55,6 +63,77 @@ def test_published_domain_effects_match_the_papers_text(effects):
     assert psych["rsfMRI connectivity"] < psych["Disease"]
 
 
+def test_published_fits_are_t_tests_on_containment_df(effects):
+    """nlme's numbers without R (tests/test_analysis_r.py checks every one against R itself)."""
+    from scipy import stats
+
+    # every term varies within targets: df = models - targets - terms, the intercept's too
+    for (_, formula), rows in effects.groupby(["domain", "formula"]):
+        assert (rows.df == rows.n - rows.n_targets - (len(rows) - 1)).all(), formula
+    assert effects[effects.domain == "Constitutional"].df.iloc[0] == 21
+    np.testing.assert_allclose(effects.t, effects.coef / effects.se)
+    np.testing.assert_allclose(effects.p, 2 * stats.t.sf(effects.t.abs(), effects.df))
+    np.testing.assert_allclose(effects.ci_high - effects.coef, stats.t.ppf(0.975, effects.df) * effects.se)
+    t1 = effects[(effects.domain == "Constitutional") & (effects.term == "T1")].iloc[0]
+    assert t1.p == pytest.approx(0.0076029, abs=1e-6)  # nlme's; a Wald z gave 0.0032
+    # between-target variance is clearly positive everywhere: no boundary note
+    assert (effects.icc > 0.8).all()
+    assert (effects.status == "ok").all()
+
+
+def test_reml_is_the_optimum_of_an_independent_likelihood_and_df_follow_containment():
+    """Our REML fit scored by statsmodels' REML likelihood (its own optimiser stops short: nlme,
+    like ours, gets further); the covariance against dense GLS; nlme's df by hand."""
+    import statsmodels.api as sm
+    from statsmodels.regression.mixed_linear_model import MixedLMParams
+
+    rng = np.random.default_rng(0)
+    groups = np.repeat(np.arange(6), 8)
+    within = rng.integers(0, 2, len(groups)).astype(float)
+    between = (groups % 2).astype(float)  # constant inside each group
+    X = np.column_stack([np.ones(len(groups)), within, between])
+    y = X @ [0.6, 0.05, -0.1] + 0.1 * rng.standard_normal(6)[groups] + 0.03 * rng.standard_normal(len(groups))
+    ours = reml_random_intercept(y, X, groups)
+    model = sm.MixedLM(y, X, groups)
+    lam = ours["tau2"] / ours["sigma2"]
+
+    def loglike(ratio):
+        params = MixedLMParams.from_components(fe_params=ours["coef"], cov_re=np.array([[ratio]]))
+        return model.loglike(params, profile_fe=True)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # statsmodels' usual convergence notes
+        theirs = model.fit(reml=True)
+    assert loglike(lam) >= theirs.llf - 1e-12
+    assert loglike(lam) > max(loglike(lam * 0.999), loglike(lam * 1.001))
+    np.testing.assert_allclose(ours["coef"], theirs.fe_params, rtol=1e-4)
+    V = np.eye(len(y)) + lam * (groups[:, None] == groups[None, :])  # dense, no group-sum shortcut
+    a = X.T @ np.linalg.solve(V, X)
+    coef = np.linalg.solve(a, X.T @ np.linalg.solve(V, y))
+    r = y - X @ coef
+    sigma2 = r @ np.linalg.solve(V, r) / (len(y) - 3)
+    np.testing.assert_allclose(ours["coef"], coef, rtol=1e-10)
+    np.testing.assert_allclose(ours["cov"], sigma2 * np.linalg.inv(a), rtol=1e-8)
+    # 48 rows, 6 groups: within df 48 - 6 - 1, between df 6 - 1 - 1, intercept the larger
+    np.testing.assert_array_equal(containment_df(X, groups), [41, 41, 4])
+    # noise with equal means in every group: the variance sits at its boundary, the fit is least squares
+    noise = 0.03 * rng.standard_normal(len(groups))
+    y = X[:, :2] @ [0.6, 0.05] + noise - (np.bincount(groups, noise) / 8)[groups]
+    flat = reml_random_intercept(y, X[:, :2], groups)
+    assert flat["icc"] == 0
+    np.testing.assert_allclose(flat["coef"], np.linalg.lstsq(X[:, :2], y, rcond=None)[0])
+
+
+def test_r2_models_use_only_models_with_positive_r2(published):
+    table = published.copy()
+    serology = table.index[table.Domain == "Serology"]
+    table.loc[serology[:10], "r2"] = -0.05
+    table.loc[serology[10:13], "r2"] = 0.0
+    out = domain_effects(table)
+    assert set(out[out.outcome == "r2"].n) == {128 - 13}
+    assert set(out[(out.domain == "Serology") & (out.outcome == "Balanced accuracy")].n) == {128}
+
+
 def test_unestimable_terms_and_tiny_tables_are_reported_not_dropped(published):
     constitutional = published[(published.Domain == "Constitutional") & (published.DWI == "No")]
     out = domain_effects(constitutional)
@@ -95,8 +174,10 @@ def test_figures_and_tables_from_analyse(published, tmp_path, tiny_cohort, capsy
     table = pd.read_csv(tmp_path / "a" / "domain_effects.csv")
     assert len(table) == len(domain_effects(published))
     head = pd.read_csv(tmp_path / "a" / "headline.csv").set_index("Target")
-    assert head.loc["Age", "score"] == pytest.approx(0.859, abs=1e-3)
+    assert head.loc["Age", "test_score"] == pytest.approx(0.859, abs=1e-3)
     assert list(head.index) == [t.display for t in TARGETS.values()]
+    best = pd.read_csv(tmp_path / "a" / "best_models.csv")
+    assert best.selected_by.str.startswith("test").all()  # the published table has no validation rows
 
 
 def test_metrics_published_reads_the_variable(published_table, monkeypatch):

@@ -31,7 +31,7 @@ from scipy import stats
 
 from legibility.study import TARGETS
 
-__all__ = ["LATENTS", "PREVALENCE", "draw_latents", "make_characteristics"]
+__all__ = ["LATENTS", "LINKS", "PREVALENCE", "draw_latents", "make_characteristics"]
 
 LATENTS = (
     "male", "age", "adiposity", "stature", "vascular", "allergy", "smoke",
@@ -59,6 +59,18 @@ _ITEM_FACET = {
     "lonely": "dep", "guilty": "dep",
     "sensitivity": "worry", "nervous": "worry", "anxious": "worry", "tense": "worry",
     "worry": "worry",
+}
+
+
+# Characteristics that are a nonlinear (monotone) map of their liability ``g``, in original
+# units: the right-skewed ones. Every other continuous characteristic is linear in its latent
+# traits. The ground-truth ceilings use these maps to build the best predictor
+# (:mod:`legibility.cohort.ground_truth`), so they are defined once, here.
+LINKS = {
+    # HbA1c (S/A): ~35.5 (SD 3.7) mmol/mol, right-skewed.
+    "hba1c": lambda g: 35.5 + 3.5 * (np.exp(0.35 * g) - np.exp(0.35**2 / 2)) / 0.36,
+    # Reaction time (A): ~570 ms, SD ~115, right-skewed.
+    "reaction_time": lambda g: 560.0 * np.exp(0.19 * g),
 }
 
 
@@ -151,7 +163,7 @@ def make_characteristics(lat: pd.DataFrame, rng: np.random.Generator):
     lia["hdl"] = (val["hdl"] - 1.5) / 0.4
     # HbA1c (S/A): ~35.5 (SD 3.7) mmol/mol, right-skewed; rises with age and adiposity.
     g = 0.25 * za + 0.3 * adi + 0.2 * vas + _sd(0.25, 0.3, 0.2) * e["hba1c"]
-    val["hba1c"] = 35.5 + 3.5 * (np.exp(0.35 * g) - np.exp(0.35**2 / 2)) / 0.36
+    val["hba1c"] = LINKS["hba1c"](g)
     lia["hba1c"] = g
     # LDL (S): 3.5-3.6 (SD 0.9) mmol/L; weakly lower in older men (statin use, A).
     g = -0.15 * za - 0.12 * sx + 0.1 * adi + _sd(0.15, 0.12, 0.1) * e["ldl"]
@@ -166,7 +178,7 @@ def make_characteristics(lat: pd.DataFrame, rng: np.random.Generator):
         val[item] = _binary(lia[item], PREVALENCE[item])
     # Reaction time (A): ~570 ms, SD ~115, right-skewed, slower with age and low speed.
     g = 0.25 * za - 0.45 * lat["speed"].to_numpy() + 0.05 * sx + _sd(0.25, 0.45, 0.05) * e["reaction_time"]
-    val["reaction_time"] = 560.0 * np.exp(0.19 * g)
+    val["reaction_time"] = LINKS["reaction_time"](g)
     lia["reaction_time"] = g
 
     # Physiological bounds (liabilities are kept unclipped).

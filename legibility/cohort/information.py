@@ -13,10 +13,12 @@ into the images: the ceilings of :mod:`legibility.cohort.ground_truth` are compu
 
 Where ``rho^2`` comes from: for the four constitutional targets (the only ones the paper
 models from imaging alone), **calibrated to the paper's table** so that the ceiling of each
-single-modality input set lands near the paper's best published score for it (see
-``calibrate`` in :mod:`legibility.cohort.ground_truth`). For the others, from
-``COHORT_FACTS.md`` (mostly **A** values): imaging carries little beyond what the
-constitutional characteristics already say.
+single-modality input set lands near the paper's best published score for it; for body fat
+and HbA1c, calibrated so that imaging adds to the constitutional block what it adds in the
+paper's table (:mod:`legibility.cohort.calibration`; re-run with
+``python scripts/calibrate_information.py``). For the others, from ``COHORT_FACTS.md`` (mostly
+**A** values): imaging carries little beyond what the constitutional characteristics already
+say.
 """
 
 from __future__ import annotations

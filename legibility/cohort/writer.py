@@ -115,8 +115,8 @@ def _one(i: int):
 
 def generate_cohort(out, n: int = 200, side: int = 64, seed: int = 0, regions: int = 96,
                     nodes: int = 100, workers: int | None = None, progress: bool = True,
-                    ceiling_n: int = 20_000) -> dict:
-    """Generate ``n`` participants and write them to ``out`` in the paper's layout.
+                    ceiling_n: int = 20_000, format: str = "paper") -> dict:
+    """Generate ``n`` participants and write them to ``out`` in the paper's layout (or BIDS).
 
     Parameters
     ----------
@@ -134,6 +134,9 @@ def generate_cohort(out, n: int = 200, side: int = 64, seed: int = 0, regions: i
         Connectivity nodes (the paper: 360).
     ceiling_n : int
         Size of the independent sample the ground-truth ceilings are computed on.
+    format : {"paper", "bids"}
+        ``bids`` writes a BIDS dataset (see :func:`legibility.data.bids.write_bids`): the
+        paper's ``TEST/`` is already split there (the ``split`` column of participants.tsv).
 
     Returns
     -------
@@ -145,6 +148,11 @@ def generate_cohort(out, n: int = 200, side: int = 64, seed: int = 0, regions: i
     from legibility.cohort.ground_truth import cached_ceilings
 
     out = Path(out)
+    if format not in ("paper", "bids"):
+        raise ValueError(f"format must be 'paper' or 'bids'; got {format!r}.")
+    if format == "bids":
+        return _generate_bids(out, n=n, side=side, seed=seed, regions=regions, nodes=nodes, workers=workers,
+                              progress=progress, ceiling_n=ceiling_n)
     if n < 10:
         raise ValueError(f"n must be at least 10 participants (got {n}).")
     if side < 16:
@@ -219,4 +227,31 @@ def generate_cohort(out, n: int = 200, side: int = 64, seed: int = 0, regions: i
         "seconds_images": round(t_images, 2), "workers": workers,
     }
     (out / paths.COHORT_INFO).write_text(json.dumps(info, indent=2))
+    return info
+
+
+def _generate_bids(out: Path, **kw) -> dict:
+    """The paper's layout in a temporary sibling folder, then moved into BIDS at ``out``."""
+    import shutil
+
+    from legibility.data.bids import write_bids
+    from legibility.data.layout import load_dataset
+
+    if out.exists() and any(out.iterdir()):
+        raise FileExistsError(f"{out} is not empty; choose a new folder or delete it first.")
+    tmp = out.parent / f".{out.name}.paper-layout"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        info = generate_cohort(tmp, format="paper", **kw)
+        ds = load_dataset(tmp)
+        write_bids(ds.table, out, name="legibility synthetic cohort", move=True,
+                   extra_files=[tmp / paths.LATENTS, tmp / paths.GROUND_TRUTH],
+                   description="A synthetic cohort standing in for the UK Biobank imaging cohort "
+                               "(Ruffle et al., NeuroImage 2024), made by `legibility cohort --format bids`.")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    info["format"] = "bids"
+    (out / paths.COHORT_INFO).write_text(json.dumps(info, indent=2))
+    with open(out / ".bidsignore", "a") as f:
+        f.write(paths.COHORT_INFO + "\n")
     return info

@@ -10,6 +10,11 @@ fitted. Connectivity values enter as they are.
 The cache folder's name holds a key of the sources (paths, sizes, modification times, the
 metadata) and the options (side, format version): a change makes a new cache. It is built in
 a temporary folder and renamed when complete, so an interrupted build is never used.
+
+One validation path: :func:`load_volume` and :func:`load_matrix` are what both the build and
+:func:`verify_sources` (``legibility check``) decode with, so ``check`` refuses everything a
+build would, naming the file and the participant. A passed verdict is kept beside the caches,
+keyed by the sources' key (``verified-<key>.json``): a second ``check`` decodes nothing.
 """
 
 from __future__ import annotations
@@ -31,10 +36,10 @@ from legibility.data.layout import ID, MODALITIES, Dataset
 from legibility.errors import DataError
 from legibility.study import IMAGING_KEYS, TARGETS
 
-__all__ = ["Cache", "build_cache", "cache_key", "load_volume", "mean_connectivity", "mean_volumes",
-           "normalise_volume", "resize_volume"]
+__all__ = ["Cache", "build_cache", "cache_key", "connectivity_shape", "load_matrix", "load_volume",
+           "mean_connectivity", "mean_volumes", "normalise_volume", "resize_volume", "source_key", "verify_sources"]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 3  # 2: anti-aliased resize; 3: ids kept as text with the id column's name, empty cells
 SIDES = (32, 64, 128)
 COMPLETE = "complete.json"
 
@@ -51,14 +56,26 @@ def normalise_volume(vol: np.ndarray) -> np.ndarray:
 
 
 def resize_volume(vol: np.ndarray, side: int) -> np.ndarray:
-    """Trilinear resize to ``side``^3."""
+    """Resize to ``side``^3 with MONAI's ``Resize``: trilinear, and when shrinking by a factor
+    k a Gaussian low-pass first (``anti_aliasing``), sigma = 0.375 k input voxels, which halves
+    the amplitude at the new grid's Nyquist frequency (1.5 voxels from 128^3 to 32^3, as
+    MONAI's and scikit-image's default; 0.75 from 128^3 to 64^3, where their 0.5 would let
+    a third of the aliased energy through).
+
+    Trilinear interpolation alone reads 2 of every 4 voxels along each axis from 128^3 to
+    32^3, so detail finer than the new voxel folds back as coarse false patterns (aliasing);
+    the low-pass removes that detail first (tests/test_resize.py shows it on fine stripes).
+    """
     if vol.shape == (side,) * 3:
         return np.asarray(vol, np.float32)
     import torch
-    import torch.nn.functional as F
+    from monai.transforms import Resize
 
-    t = torch.from_numpy(np.ascontiguousarray(vol, dtype=np.float32))[None, None]
-    return F.interpolate(t, size=(side,) * 3, mode="trilinear", align_corners=False)[0, 0].numpy()
+    sigma = [0.375 * n / side if n > side else 0.0 for n in vol.shape]
+    t = torch.from_numpy(np.ascontiguousarray(vol, dtype=np.float32))[None]  # channel first
+    out = Resize((side,) * 3, mode="trilinear", align_corners=False, anti_aliasing=True,
+                 anti_aliasing_sigma=sigma)(t)
+    return np.asarray(out[0], np.float32)
 
 
 def load_volume(path: str, pid: str, modality: str) -> np.ndarray:
@@ -82,10 +99,70 @@ def load_volume(path: str, pid: str, modality: str) -> np.ndarray:
     return vol
 
 
-def cache_key(ds: Dataset, side: int) -> str:
-    """Hash of the sources (paths, sizes, mtimes, metadata) and the options."""
+def load_matrix(ref: str, pid: str, expected: tuple | None = None, opened: dict | None = None) -> np.ndarray:
+    """One connectivity matrix (``file.npy`` or ``file.npy::row``), refused when it is not square,
+    not of the ``expected`` shape, or holds NaN, naming the file and the participant."""
+    f, _, row = ref.partition("::")
+    try:
+        if row:  # one row of an N x R x R file, opened once for all its participants
+            opened = {} if opened is None else opened
+            if f not in opened:
+                opened[f] = _matrices(f)
+            mat = np.asarray(opened[f][int(row)])
+        else:
+            mat = np.asarray(_matrices(f))
+    except Exception as err:
+        raise DataError(f"Participant {pid}: could not read the connectivity matrix in {f} "
+                        f"({type(err).__name__}: {err}); re-export it as a .npy R x R array.") from err
+    if mat.ndim != 2 or mat.shape[0] != mat.shape[1] or (expected and mat.shape != tuple(expected)):
+        want = f"{expected[0]} x {expected[1]} like the others" if expected else "a square R x R matrix"
+        raise DataError(f"Participant {pid}: connectivity matrix in {f} is "
+                        f"{' x '.join(map(str, mat.shape))}; expected {want}. Use one parcellation for everyone, "
+                        f"or leave this participant's connectivity empty.")
+    if not np.isfinite(mat).all():
+        raise DataError(f"Participant {pid}: connectivity matrix in {f} contains "
+                        f"{int((~np.isfinite(mat)).sum())} NaN or infinite value(s); fix the "
+                        f"preprocessing that wrote it, or leave this participant's connectivity empty.")
+    return mat
+
+
+def connectivity_shape(ds: Dataset) -> tuple | None:
+    """The shape every connectivity matrix must have (the majority's, from the files' headers);
+    None when nobody has one. Matrices of another shape are refused, naming them."""
+    shapes: dict[tuple, list] = {}
+    opened: dict[str, np.ndarray] = {}
+    for pid, ref in zip(ds.table[ID], ds.table["path_connectivity"], strict=True):
+        if not ref:
+            continue
+        f, _, row = ref.partition("::")
+        if f not in opened:
+            try:
+                opened[f] = _matrices(f)
+            except Exception as err:
+                raise DataError(f"Participant {pid}: could not read the connectivity matrix in {f} "
+                                f"({type(err).__name__}: {err}); re-export it as a .npy array.") from err
+        shape = opened[f].shape[1:] if row else opened[f].shape
+        if not row:
+            del opened[f]  # one matrix per file (BIDS .tsv): read for its shape, not kept in memory
+        shapes.setdefault(tuple(shape), []).append((pid, f))
+    if not shapes:
+        return None
+    major = max(shapes, key=lambda k: len(shapes[k]))
+    odd = [(k, v) for k in shapes if k != major for v in shapes[k]]
+    if odd or len(major) != 2 or major[0] != major[1]:
+        shown = "; ".join(f"participant {pid}: {f} is {' x '.join(map(str, k))}" for k, (pid, f) in odd[:5])
+        raise DataError(f"{len(odd)} connectivity matrix(es) differ from the other {len(shapes[major])} "
+                        f"({' x '.join(map(str, major))}): {shown}. Use one parcellation for everyone, "
+                        f"or leave these participants' connectivity empty." if odd else
+                        f"Connectivity matrices must be square R x R; found {major} ({shapes[major][0][1]}).")
+    return major
+
+
+def source_key(ds: Dataset) -> str:
+    """Hash of the sources: paths, sizes and modification times of the files, the table of
+    participants and characteristics, the id column's name."""
     h = hashlib.sha256()
-    h.update(json.dumps({"format": FORMAT_VERSION, "side": side}).encode())
+    h.update(json.dumps({"format": FORMAT_VERSION, "id": ds.id_name}).encode())
     cols = [ID, "split", *[k for k in TARGETS if k in ds.table.columns]]
     h.update(pd.util.hash_pandas_object(ds.table[cols], index=False).to_numpy().tobytes())
     seen = set()
@@ -99,6 +176,88 @@ def cache_key(ds: Dataset, side: int) -> str:
     return h.hexdigest()[:20]
 
 
+def cache_key(ds: Dataset, side: int) -> str:
+    """Hash of the sources (:func:`source_key`) and the options."""
+    return hashlib.sha256(f"{source_key(ds)}|side{side}".encode()).hexdigest()[:20]
+
+
+def _cache_root(ds: Dataset, root=None) -> Path:
+    return Path(root) if root else (ds.root.parent if ds.root.is_file() else ds.root) / "_cache"
+
+
+def _verdict_path(ds: Dataset, root=None, key: str | None = None) -> Path:
+    return _cache_root(ds, root) / f"verified-{key or source_key(ds)}.json"
+
+
+def _write_verdict(path: Path, info: dict):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(info, indent=2))
+    os.replace(tmp, path)
+
+
+def verify_sources(ds: Dataset, root=None, workers: int | None = None, progress: bool = True) -> dict:
+    """Decode every volume and connectivity matrix once, with the same functions a cache build
+    uses, and refuse what a build would refuse (truncated or unreadable files, NaN voxels,
+    matrices of another shape or with NaN), listing each problem with its file and participant.
+
+    A passed verdict is written beside the caches, keyed by :func:`source_key`; when it is
+    there already nothing is decoded. Returns the verdict (``volumes``, ``matrices``, ``seconds``,
+    ``reused``).
+
+    Raises
+    ------
+    DataError
+        Naming every problem found (the first 10 shown).
+    """
+    from tqdm.auto import tqdm
+
+    key = source_key(ds)
+    path = _verdict_path(ds, root, key)
+    if path.exists():
+        return {**json.loads(path.read_text()), "reused": True}
+    t0 = time.perf_counter()
+    problems: list[str] = []
+    jobs = [(pid, p, m) for m in IMAGING_KEYS
+            for pid, p in zip(ds.table[ID], ds.table[f"path_{m}"], strict=True) if p]
+
+    def work(job):
+        try:
+            load_volume(job[1], job[0], job[2])
+        except DataError as err:
+            return str(err)
+        return None
+
+    with ThreadPoolExecutor(workers or min(os.cpu_count() or 1, 8)) as pool, \
+            tqdm(total=len(jobs), desc="check volumes", unit="vol", disable=not progress) as bar:
+        for msg in pool.map(work, jobs):
+            if msg:
+                problems.append(msg)
+            bar.update()
+    n_mat = 0
+    try:
+        expected = connectivity_shape(ds)
+    except DataError as err:
+        problems.append(str(err))
+        expected = None
+    if expected is not None:
+        opened: dict[str, np.ndarray] = {}
+        for pid, ref in zip(ds.table[ID], ds.table["path_connectivity"], strict=True):
+            if ref:
+                try:
+                    load_matrix(ref, pid, expected, opened)
+                    n_mat += 1
+                except DataError as err:
+                    problems.append(str(err))
+    if problems:
+        shown = "\n  ".join(problems[:10])
+        more = f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else ""
+        raise DataError(f"{len(problems)} problem(s) in the files of {ds.root}:\n  {shown}{more}")
+    info = {"key": key, "volumes": len(jobs), "matrices": n_mat, "seconds": round(time.perf_counter() - t0, 2)}
+    _write_verdict(path, info)
+    return {**info, "reused": False}
+
+
 @dataclass
 class Cache:
     """An opened cache: the participants table and memory-mapped arrays."""
@@ -106,6 +265,7 @@ class Cache:
     path: Path
     table: pd.DataFrame  # one row per participant, in array order
     side: int
+    id_name: str = ID  # the id column's name in the user's files, used again in the outputs
 
     @classmethod
     def open(cls, path) -> Cache:
@@ -115,7 +275,7 @@ class Cache:
             raise DataError(f"{path} is not a complete cache (no {COMPLETE}); rebuild it.")
         info = json.loads(info_file.read_text())
         table = pd.read_csv(path / "participants.csv", dtype={ID: str})
-        return cls(path=path, table=table, side=int(info["side"]))
+        return cls(path=path, table=table, side=int(info["side"]), id_name=info.get("id_column", ID))
 
     def volumes(self, modality: str) -> np.ndarray:
         """``N x S x S x S`` float16, memory-mapped (zeros where the participant lacks it)."""
@@ -144,38 +304,25 @@ def _fill_volumes(ds, side, arr, modality, workers, bar):
             bar.update()
 
 
-def _fill_connectivity(ds, tmp: Path):
+def _matrices(f: str) -> np.ndarray:
+    """A ``.npy`` of matrices (memory-mapped), or one R x R matrix in a ``.tsv``/``.csv`` (BIDS)."""
+    if f.endswith((".tsv", ".csv")):
+        return np.loadtxt(f, delimiter="," if f.endswith(".csv") else None, ndmin=2)
+    return np.load(f, mmap_mode="r")
+
+
+def _fill_connectivity(ds, tmp: Path, shape: tuple | None):
     col = ds.table["path_connectivity"].tolist()
-    files: dict[str, np.ndarray] = {}
-    n_edges = None
-    for ref in col:
-        if ref:
-            f = ref.split("::")[0]
-            if f not in files:
-                files[f] = np.load(f, mmap_mode="r")
-            r = files[f].shape[-1]
-            n_edges = r * (r - 1) // 2
-            break
-    if n_edges is None:
+    if shape is None:
         np.save(tmp / "connectivity.npy", np.zeros((len(col), 0), np.float32))
         return
-    out = np.lib.format.open_memmap(tmp / "connectivity.npy", "w+", np.float32, (len(col), n_edges))
-    r = int(round((1 + np.sqrt(1 + 8 * n_edges)) / 2))
+    r = shape[0]
+    out = np.lib.format.open_memmap(tmp / "connectivity.npy", "w+", np.float32, (len(col), r * (r - 1) // 2))
     iu = np.triu_indices(r, k=1)
+    opened: dict[str, np.ndarray] = {}
     for i, ref in enumerate(col):
-        if not ref:
-            continue
-        f, _, row = ref.partition("::")
-        if f not in files:
-            files[f] = np.load(f, mmap_mode="r")
-        mat = np.asarray(files[f][int(row)]) if row else np.load(f)
-        if mat.shape != (r, r):
-            raise DataError(f"Participant {ds.table[ID].iat[i]}: connectivity matrix in {f} has "
-                            f"shape {mat.shape}; expected {(r, r)} like the others.")
-        if not np.isfinite(mat).all():
-            raise DataError(f"Participant {ds.table[ID].iat[i]}: connectivity matrix in {f} "
-                            f"contains NaN or infinite values.")
-        out[i] = mat[iu]
+        if ref:
+            out[i] = load_matrix(ref, ds.table[ID].iat[i], shape, opened)[iu]
     out.flush()
 
 
@@ -196,7 +343,7 @@ def build_cache(ds: Dataset, side: int = 64, root=None, workers: int | None = No
 
     if side not in SIDES:
         raise ValueError(f"side must be one of {SIDES}; got {side}.")
-    root = Path(root) if root else (ds.root.parent if ds.root.is_file() else ds.root) / "_cache"
+    root = _cache_root(ds, root)
     key = cache_key(ds, side)
     final = root / f"side{side}-{key}"
     if (final / COMPLETE).exists():
@@ -207,6 +354,7 @@ def build_cache(ds: Dataset, side: int = 64, root=None, workers: int | None = No
     tmp.mkdir()
     t0 = time.perf_counter()
     try:
+        shape = connectivity_shape(ds)  # before the long part: refuses odd matrices at once
         n = len(ds.table)
         workers = workers or min(os.cpu_count() or 1, 8)
         total = sum(int(ds.has(m).sum()) for m in IMAGING_KEYS)
@@ -216,20 +364,23 @@ def build_cache(ds: Dataset, side: int = 64, root=None, workers: int | None = No
                 _fill_volumes(ds, side, arr, m, workers, bar)
                 arr.flush()
                 del arr
-        _fill_connectivity(ds, tmp)
+        _fill_connectivity(ds, tmp, shape)
         table = ds.table[[ID, "split"]].copy()
         for m in MODALITIES:
             table[f"has_{m}"] = ds.has(m).to_numpy()
         for k in TARGETS:
             table[k] = ds.table[k].to_numpy()
         table.to_csv(tmp / "participants.csv", index=False)
-        info = {"key": key, "side": side, "n": n, "source": str(ds.root),
+        info = {"key": key, "side": side, "n": n, "source": str(ds.root), "id_column": ds.id_name,
                 "format": FORMAT_VERSION, "seconds": round(time.perf_counter() - t0, 2)}
         (tmp / COMPLETE).write_text(json.dumps(info, indent=2))
         try:
             os.replace(tmp, final)
         except OSError:  # another process finished the same cache first
             shutil.rmtree(tmp, ignore_errors=True)
+        # every file was decoded by the checks `check` uses: record the verdict for it
+        _write_verdict(_verdict_path(ds, root), {"key": source_key(ds), "volumes": total,
+                                                 "matrices": int(ds.has("connectivity").sum()), "seconds": 0.0})
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -8,14 +8,22 @@ problem is reported naming the file, the participant and the field, and what to 
 Splits of the paper's layout: ``TRAIN/`` is the training set; ``TEST/`` sorted by
 ``biobank_id`` is split alternately, positions 0, 2, 4... test and 1, 3, 5... validation.
 
-Manifest layout: one CSV with ``biobank_id`` (or ``subject_id``), ``split``, one path column
-per modality (``t1``, ``flair``, ``dwi``: NIfTI files; ``connectivity``: a ``.npy`` R x R
-matrix), and the characteristic columns; relative paths are relative to the CSV.
+Manifest layout: one CSV with ``biobank_id`` (or ``subject_id``, ``eid``...), ``split``, one path
+column per modality (``t1``, ``flair``, ``dwi``: NIfTI files; ``connectivity``: a ``.npy`` R x R
+matrix), and the characteristic columns; relative paths are relative to the CSV. A manifest to
+predict on needs no ``split`` and only the columns its model uses.
+
+Tables as people write them: the delimiter is sniffed (``,``, ``;`` with decimal commas, tab),
+ids are read as text (``0000001`` stays ``0000001``) and the id column's own name is kept for
+the outputs; empty characteristic cells are allowed (each model leaves out the participants
+lacking its own target or metadata inputs); UK Biobank field-id columns (``21003-2.0``) are
+recognised and pointed to ``legibility ukb``.
 """
 
 from __future__ import annotations
 
 import difflib
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from legibility import paths
-from legibility.data.checks import check_metadata
+from legibility.data.checks import check_metadata, missingness
 from legibility.errors import DataError
 from legibility.study import IMAGING_KEYS, TARGETS
 
@@ -33,6 +41,8 @@ __all__ = ["Dataset", "load_dataset", "SPLITS"]
 
 SPLITS = ("train", "val", "test")
 ID = "biobank_id"
+ID_ALIASES = (ID, "eid", "subject_id", "participant_id", "id")  # renamed to ID inside, kept for outputs
+UKB_FIELD = re.compile(r"^\d+-\d+\.\d+$")  # UK Biobank field-id columns: 21003-2.0
 MODALITIES = (*IMAGING_KEYS, "connectivity")
 
 
@@ -40,14 +50,16 @@ MODALITIES = (*IMAGING_KEYS, "connectivity")
 class Dataset:
     """Participants of one dataset, their split and characteristics, and their sources.
 
-    ``table`` has one row per participant: ``biobank_id``, ``split``, the characteristics,
-    and per modality a column ``path_<modality>`` (NIfTI path, or for connectivity the row
-    of the ``.npy`` file as ``file::row``; empty where the participant lacks it).
+    ``table`` has one row per participant: ``biobank_id`` (text), ``split`` (empty in a dataset
+    read only to predict on), the 25 characteristics (NaN where unknown or the column is absent),
+    and per modality a column ``path_<modality>`` (NIfTI path, or for connectivity the row of
+    the ``.npy`` file as ``file::row``; empty where the participant lacks it).
     """
 
     root: Path
-    layout: str  # "paper" or "manifest"
+    layout: str  # "paper", "manifest" or "bids"
     table: pd.DataFrame
+    id_name: str = ID  # the id column's name in the user's files, used again in the outputs
     missing: dict[str, list] = field(default_factory=dict)  # modality -> ids lacking it
     notes: list[str] = field(default_factory=list)
 
@@ -69,10 +81,19 @@ class Dataset:
         lines = [f"dataset {self.root} ({self.layout} layout): {len(self.table)} participants"]
         head = f"  {'split':<6}" + "".join(f"{m:>14}" for m in ("participants", *MODALITIES))
         lines.append(head)
-        for s in SPLITS:
-            part = self.table["split"] == s
+        splits = [s for s in SPLITS if (self.table["split"] == s).any()]
+        for s in [*splits, "all"]:
+            part = self.table["split"] == s if s != "all" else pd.Series(True, index=self.table.index)
             counts = [int(part.sum())] + [int((part & self.has(m)).sum()) for m in MODALITIES]
             lines.append(f"  {s:<6}" + "".join(f"{c:>14}" for c in counts))
+        gaps = missingness(self.table, splits)
+        if len(gaps):
+            lines.append("  empty characteristic cells (a model leaves out only the participants lacking its "
+                         "own target or metadata inputs):")
+            lines += ["    " + ln for ln in gaps.to_string(index=False, float_format=lambda v: f"{v:.1f}")
+                      .splitlines()]
+        else:
+            lines.append("  every characteristic is filled in for every participant")
         for m, ids in self.missing.items():
             if ids:
                 shown = ", ".join(map(str, ids[:10])) + (" ..." if len(ids) > 10 else "")
@@ -82,35 +103,61 @@ class Dataset:
         return "\n".join(lines)
 
 
-def _read_metadata(path: Path) -> pd.DataFrame:
+def read_table(path: Path) -> tuple[pd.DataFrame, str]:
+    """Read a CSV as people write them: the delimiter sniffed from the header (``,`` ``;`` or
+    tab; with ``;`` decimal commas are read too), the id column as text. Returns the table with
+    the id column renamed to ``biobank_id`` and the id column's own name."""
+    with open(path, encoding="utf-8-sig", errors="replace") as f:
+        header = next((ln for ln in f if ln.strip()), "")
+    sep = max((",", ";", "\t"), key=header.count)
+    names = [c.strip().strip('"') for c in header.rstrip("\r\n").split(sep)]
+    id_name = next((c for c in ID_ALIASES if c in names), None)
+    try:
+        df = pd.read_csv(path, sep=sep, encoding="utf-8-sig", dtype={id_name: str} if id_name else None)
+    except Exception as err:  # pandas raises several kinds for a broken CSV
+        raise DataError(f"{path} could not be read as CSV ({err}).") from err
+    fields = [c for c in df.columns if UKB_FIELD.match(str(c))]
+    if fields and not any(k in df.columns for k in TARGETS):
+        raise DataError(f"{path} looks like a UK Biobank export (field-id columns such as "
+                        f"{', '.join(fields[:3])}): convert it to the 25 characteristics with "
+                        f"`legibility ukb` first (see the README's data layout).")
+    if id_name is None:
+        raise DataError(f"{path} has no participant id column ({' or '.join(ID_ALIASES[:3])}); found: "
+                        f"{', '.join(map(str, df.columns[:8]))}. Rename the participant id column.")
+    if sep == ";":  # European spreadsheets: 63,5 means 63.5
+        for k in TARGETS:
+            if k in df.columns and not pd.api.types.is_numeric_dtype(df[k]):
+                df[k] = df[k].str.replace(",", ".", regex=False)
+    return df.rename(columns={id_name: ID}), id_name
+
+
+def _read_metadata(path: Path) -> tuple[pd.DataFrame, str]:
     if not path.exists():
         raise DataError(
             f"Metadata file {path} is missing. Each split folder needs "
             f"'{path.name}' with a '{ID}' column and the characteristic columns "
             f"({', '.join(list(TARGETS)[:4])}, ...); see the README's data layout.")
-    try:
-        df = pd.read_csv(path)
-    except Exception as err:  # pandas raises several kinds for a broken CSV
-        raise DataError(f"Metadata file {path} could not be read as CSV ({err}).") from err
-    if ID not in df.columns:
-        alt = [c for c in ("eid", "subject_id", "id") if c in df.columns]
-        if alt:
-            df = df.rename(columns={alt[0]: ID})
-        else:
-            raise DataError(f"Metadata file {path} has no '{ID}' column; found: "
-                            f"{', '.join(df.columns[:8])}. Rename the participant id column.")
-    return df
+    return read_table(path)
 
 
 def _unknown_columns(df: pd.DataFrame, source: Path, extra_known=()) -> list[str]:
     known = {ID, "split", *TARGETS, *extra_known}
     notes = []
+    fields = [c for c in df.columns if UKB_FIELD.match(str(c))]
+    if fields:
+        notes.append(f"{len(fields)} UK Biobank field-id column(s) in {source.name} (e.g. {fields[0]}) ignored: "
+                     f"`legibility ukb` converts them to the characteristics")
     for col in df.columns:
-        if col in known or col.startswith("Unnamed"):
+        if col in known or col.startswith("Unnamed") or col in fields:
             continue
         close = difflib.get_close_matches(col.lower(), list(TARGETS), n=1, cutoff=0.6)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         notes.append(f"unknown column '{col}' in {source.name}{hint}: ignored")
+    absent = [k for k in TARGETS if k not in df.columns]
+    if absent:
+        notes.append(f"{len(absent)} characteristic column(s) absent from {source.name} "
+                     f"({', '.join(absent[:5])}{' ...' if len(absent) > 5 else ''}): only models that "
+                     f"need none of them can use these participants")
     for n in notes:
         warnings.warn(n, stacklevel=3)
     return notes
@@ -121,14 +168,14 @@ def _paper_split(root: Path, folder: str, notes: list[str]):
     if not base.is_dir():
         raise DataError(f"Folder {base} is missing: the paper's layout needs {root}/TRAIN and "
                         f"{root}/TEST (or give a manifest CSV instead).")
-    meta = _read_metadata(paths.metadata_path(root, folder))
+    meta, id_name = _read_metadata(paths.metadata_path(root, folder))
     if meta.empty:
         raise DataError(f"Metadata file {paths.metadata_path(root, folder)} has no participants: "
                         f"the {folder} split is empty.")
     notes += _unknown_columns(meta, paths.metadata_path(root, folder))
-    check_metadata(meta, source=paths.metadata_path(root, folder))
+    notes += check_metadata(meta, source=paths.metadata_path(root, folder))
     meta = meta.copy()
-    meta[ID] = meta[ID].astype(str)
+    meta.attrs["id_name"] = id_name
     ids = meta[ID]
     for m in IMAGING_KEYS:
         folder_m = base / paths.MODALITY_DIRS[m]
@@ -159,65 +206,83 @@ def _paper_split(root: Path, folder: str, notes: list[str]):
     return meta
 
 
-def _paper(root: Path) -> tuple[pd.DataFrame, list[str]]:
+def _paper(root: Path) -> tuple[pd.DataFrame, list[str], str]:
     notes: list[str] = []
     train = _paper_split(root, paths.SPLIT_DIRS["train"], notes)
+    id_name = train.attrs["id_name"]
     train["split"] = "train"
     test = _paper_split(root, paths.SPLIT_DIRS["test"], notes)
-    # Sorted by id, alternately test (0, 2, 4...) and validation (1, 3, 5...).
-    order = np.argsort(pd.to_numeric(test[ID], errors="coerce").fillna(0).to_numpy(), kind="stable")
+    # Sorted by id (as numbers where every id is one), alternately test (0, 2, 4...) and validation (1, 3, 5...).
+    num = pd.to_numeric(test[ID], errors="coerce")
+    order = np.argsort(num.to_numpy() if num.notna().all() else test[ID].to_numpy(), kind="stable")
     test = test.iloc[order].reset_index(drop=True)
     test["split"] = np.where(np.arange(len(test)) % 2 == 0, "test", "val")
     overlap = set(train[ID]) & set(test[ID])
     if overlap:
         raise DataError(f"{len(overlap)} participant(s) are in both TRAIN and TEST "
                         f"(e.g. {sorted(overlap)[0]}); participants must never cross partitions.")
-    return pd.concat([train, test], ignore_index=True), notes
+    return pd.concat([train, test], ignore_index=True), notes, id_name
 
 
-def _manifest(csv: Path) -> tuple[pd.DataFrame, list[str]]:
-    df = _read_metadata(csv)
-    if "split" not in df.columns:
-        raise DataError(f"Manifest {csv} needs a 'split' column with train, val or test.")
-    bad = sorted(set(df["split"].astype(str)) - set(SPLITS))
-    if bad:
+def _manifest(csv: Path, require_split: bool) -> tuple[pd.DataFrame, list[str], str]:
+    df, id_name = read_table(csv)
+    if "split" not in df.columns and require_split:
+        raise DataError(f"Manifest {csv} needs a 'split' column with train, val or test to train or "
+                        f"check for training (`legibility predict` and `check --predict` need none).")
+    df["split"] = df["split"].fillna("").astype(str).str.strip() if "split" in df.columns else ""
+    bad = sorted(set(df["split"]) - set(SPLITS))
+    if bad and require_split:
         raise DataError(f"Manifest {csv}: unknown split value(s) {bad}; use train, val or test.")
     notes = _unknown_columns(df, csv, extra_known=MODALITIES)
-    check_metadata(df, source=csv)
+    notes += check_metadata(df, source=csv)
     df = df.copy()
-    df[ID] = df[ID].astype(str)
     for m in MODALITIES:
         col = df[m].fillna("").astype(str) if m in df.columns else pd.Series("", index=df.index)
         df[f"path_{m}"] = [str((csv.parent / p).resolve()) if p else "" for p in col]
-    return df.drop(columns=[m for m in MODALITIES if m in df.columns]), notes
+    return df.drop(columns=[m for m in MODALITIES if m in df.columns]), notes, id_name
 
 
-def load_dataset(inpath, strict: bool = False) -> Dataset:
-    """Read and check a dataset (the paper's layout folder, or a manifest CSV).
+def load_dataset(inpath, strict: bool = False, bids=None, require_split: bool = True) -> Dataset:
+    """Read and check a dataset (the paper's layout folder, a manifest CSV, or a BIDS dataset).
 
     Parameters
     ----------
     inpath : path
-        A folder with ``TRAIN/`` and ``TEST/``, or a manifest ``.csv``.
+        A folder with ``TRAIN/`` and ``TEST/``, a manifest ``.csv``, or a BIDS root (a folder
+        with ``dataset_description.json``; see :mod:`legibility.data.bids`).
     strict : bool
-        Make a participant who lacks a modality an error (the paper kept only participants
-        with every modality); otherwise they are reported and left out of the models that
-        need that modality.
+        Make a participant who lacks a modality, or a volume whose voxel size or orientation
+        differs from the majority, an error (the paper kept only participants with every
+        modality); otherwise they are reported, and those lacking a modality are left out of
+        the models that need it.
+    bids : BidsOptions, optional
+        How to read a BIDS dataset (space, session, run); default: ``BidsOptions.from_env()``.
+    require_split : bool
+        A manifest must have a ``split`` column with every split filled (training); False for
+        data to predict on.
     """
     root = Path(inpath)
     if not root.exists():
         raise DataError(f"Dataset {root} does not exist. Generate one with "
                         f"`legibility cohort --out {root}` or point --inpath at your data.")
-    table, notes = (_manifest(root) if root.is_file() else _paper(root))
+    from legibility.data import bids as bids_layout
+
+    layout = "manifest" if root.is_file() else "bids" if bids_layout.is_bids(root) else "paper"
+    if layout == "bids":
+        table, notes = bids_layout.read_bids(root, bids)
+        id_name = ID
+    else:
+        table, notes, id_name = (_manifest(root, require_split) if root.is_file() else _paper(root))
     table = table.reset_index(drop=True)
-    for s in SPLITS:
+    for k in TARGETS:  # absent columns: unknown for everyone
+        table[k] = pd.to_numeric(table[k], errors="coerce") if k in table.columns else np.nan
+    for s in SPLITS if require_split else ():
         if not (table["split"] == s).any():
             raise DataError(f"The {s} split of {root} is empty: every split needs participants.")
     dup = table[ID][table[ID].duplicated()]
     if len(dup):
         raise DataError(f"Participant {dup.iloc[0]} appears more than once in {root}.")
-    ds = Dataset(root=root, layout="manifest" if root.is_file() else "paper", table=table,
-                 notes=notes)
+    ds = Dataset(root=root, layout=layout, table=table, id_name=id_name, notes=notes)
     for m in MODALITIES:
         lacking = table.loc[~ds.has(m), ID].tolist()
         if lacking and len(lacking) < len(table):
@@ -228,19 +293,34 @@ def load_dataset(inpath, strict: bool = False) -> Dataset:
         m, ids = next(iter(ds.missing.items()))
         raise DataError(f"{len(ids)} participant(s) lack {m} (e.g. {ids[0]}) and --strict is "
                         f"set: add the missing files or drop these participants.")
-    _check_volume_headers(ds)
+    _check_volume_headers(ds, strict)
     return ds
 
 
-def _check_volume_headers(ds: Dataset):
-    """Every NIfTI must be readable (header) and all share one 3D shape."""
+def _grid(img) -> tuple:
+    """Voxel size (mm), orientation codes and origin (mm) of a volume's grid."""
+    zooms = tuple(round(float(z), 2) for z in img.header.get_zooms()[:3])
+    return zooms, "".join(nib.aff2axcodes(img.affine)), tuple(int(v) for v in np.round(img.affine[:3, 3]))
+
+
+def _describe(grid: tuple) -> str:
+    zooms, codes, origin = grid
+    return f"{' x '.join(f'{z:g}' for z in zooms)} mm voxels, {codes} orientation, origin {origin} mm"
+
+
+def _check_volume_headers(ds: Dataset, strict: bool = False):
+    """Every NIfTI must be readable (header) and all share one 3D shape; volumes whose voxel
+    size, orientation or origin differ from the majority are reported (refused when strict)."""
     shapes: dict[tuple, str] = {}
+    grids: dict[tuple, list] = {}
     for m in IMAGING_KEYS:
         for pid, p in zip(ds.table[ID], ds.table[f"path_{m}"], strict=True):
             if not p:
                 continue
             try:
-                shape = nib.load(p).shape
+                img = nib.load(p)
+                shape = img.shape
+                grids.setdefault(_grid(img), []).append((pid, m, p))
             except Exception as err:
                 raise DataError(f"Participant {pid}: {m} volume {p} is not a readable NIfTI "
                                 f"({err}). Re-export or remove the file.") from err
@@ -254,3 +334,13 @@ def _check_volume_headers(ds: Dataset):
         (s1, p1), (s2, p2) = list(shapes.items())[:2]
         raise DataError(f"Volumes differ in shape: {p1} is {s1} but {p2} is {s2}. Resample "
                         f"all volumes to one grid first (the paper's inputs are 128^3).")
+    if len(grids) > 1:
+        major = max(grids, key=lambda g: len(grids[g]))
+        odd = [(g, v) for g in grids if g != major for v in grids[g]]
+        shown = "; ".join(f"participant {pid}: {m} volume {p} has {_describe(g)}" for g, (pid, m, p) in odd[:5])
+        msg = (f"{len(odd)} volume(s) differ from the other {len(grids[major])} ({_describe(major)}): {shown}"
+               f"{' ...' if len(odd) > 5 else ''}. Resample them to the others' grid, or drop them.")
+        if strict:
+            raise DataError(msg + " (refused under --strict)")
+        warnings.warn(msg, stacklevel=3)
+        ds.notes.append(msg)

@@ -16,8 +16,9 @@ __all__ = ["plot_best_vs_ceiling", "plot_model_curves"]
 def plot_best_vs_ceiling(best: pd.DataFrame, ax=None):
     """One row per target: the best deep model (dot, with its 95% CI), the linear peer (cross)
     and the ground-truth ceiling (bar end) where known. Binary targets on balanced accuracy
-    (chance 0.5), continuous ones on R² (chance 0), in two panels. ``best`` comes from
-    :func:`legibility.evaluation.best_beside_ceilings`."""
+    (chance 0.5), continuous ones on R² (chance 0), in two panels. ``best`` is the table of
+    ``best_models.csv`` (:func:`legibility.evaluation.best_beside_ceilings`): input sets chosen
+    on validation, test scores shown; the ceiling's standard error as a whisker at its end."""
     parts = [("Balanced accuracy", 0.5, (0.4, 1.0)), ("r2", 0.0, (-0.2, 1.0))]
     parts = [p for p in parts if (best.metric == p[0]).any()]
     if ax is None:
@@ -35,11 +36,13 @@ def plot_best_vs_ceiling(best: pd.DataFrame, ax=None):
         if "ceiling" in sub:
             a.barh(y, sub.ceiling - chance, left=chance, color=colours, alpha=0.25, height=0.7,
                    label="ground-truth ceiling")
+            if "ceiling_se" in sub:
+                a.errorbar(sub.ceiling, y, xerr=1.96 * sub.ceiling_se.fillna(0), fmt="none", ecolor="grey", lw=0.8)
         if "ci_low" in sub:
             a.hlines(y, sub.ci_low, sub.ci_high, color="black", lw=1)
-        a.scatter(sub["deep model"], y, c=colours, edgecolor="black", zorder=3, s=40, label="best deep model")
-        if "linear peer" in sub:
-            a.scatter(sub["linear peer"], y, marker="x", color="black", zorder=3, label="linear peer")
+        a.scatter(sub["test_score"], y, c=colours, edgecolor="black", zorder=3, s=40, label="best deep model")
+        if "linear_peer" in sub:
+            a.scatter(sub["linear_peer"], y, marker="x", color="black", zorder=3, label="linear peer")
         a.axvline(chance, color="grey", ls="--", lw=1)
         a.set_yticks(y, [f"{t}  ({i})" for t, i in zip(sub.Target, sub.Inputs, strict=True)], fontsize=7)
         a.set_xlim(*lim)
