@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 from pathlib import Path
+
+from legibility import __version__
 
 
 def _cmd_grid(args) -> int:
@@ -106,12 +109,12 @@ def _cmd_train(args) -> int:
 
     resolve_inputs(cfg.target, cfg.inputs, cfg.metadata_blocks)  # fail fast, before the cache
     cache = build_cache(load_dataset(args.inpath), args.side)
-    row = train_model(cache, cfg, args.outpath, restore=args.restore)
+    row = train_model(cache, cfg, args.outpath, restore=args.restore, overwrite=args.overwrite)
     print(f"participants: {row['n_train']} train, {row['n_val']} val, {row['n_test']} test (left out for lacking "
           f"the target or an input: {row['n_left_out_train']}, {row['n_left_out_val']}, {row['n_left_out_test']})")
     key = "Balanced accuracy" if row["r2"] == 0 and row["MAE"] == 0 else "r2"
     print(f"{row['Target']} from {row['Inputs']}: test {key} {row[key]:.3f} "
-          f"(95% CI {row['ci_low']:.3f}-{row['ci_high']:.3f}); linear peer "
+          f"(95% CI [{row['ci_low']:.3f}, {row['ci_high']:.3f}]); linear peer "
           f"{row['linear_balanced_accuracy'] if key != 'r2' else row['linear_r2']:.3f}")
     return 0
 
@@ -153,12 +156,19 @@ def _cmd_sweep(args) -> int:
     cfg = SweepConfig(preset=args.preset, side=args.side, epochs=args.epochs, patience=args.patience, lr=args.lr,
                       batch_size=args.batch_size, seed=args.seed, device=args.device, num_workers=args.num_workers,
                       data_size=args.data_size, torch_threads=args.torch_threads,
-                      cpus_per_model=args.cpus_per_model, gpus_per_model=args.gpus_per_model)
-    test = sweep(args.inpath, args.outpath, args.grid, executor=args.executor, address=args.address, config=cfg)
-    failures = len(pd.read_csv(Path(args.outpath) / "failures.csv"))
-    print(f"{len(test)} models in {Path(args.outpath) / 'metrics_comparison_test.csv'}"
-          + (f"; {failures} failed (see failures.csv)" if failures else ""))
-    return 1 if failures else 0
+                      cpus_per_model=args.cpus_per_model, gpus_per_model=args.gpus_per_model,
+                      max_retries=args.max_retries)
+    sweep(args.inpath, args.outpath, args.grid, executor=args.executor, address=args.address, config=cfg,
+          overwrite=args.overwrite)
+    log = pd.read_csv(Path(args.outpath) / "sweep_log.csv")
+    counts = log.status.value_counts()
+    failed = int(counts.get("failed", 0))
+    print(f"{len(log) - failed} of {len(log)} models finished ({counts.get('trained', 0)} trained, "
+          f"{counts.get('skipped', 0)} read back); metrics in {Path(args.outpath) / 'metrics_comparison_test.csv'}")
+    if failed:
+        print(f"{failed} failed (see {Path(args.outpath) / 'failures.csv'}); finished models are read back, so "
+              f"this finishes the rest: {_command(args.argv)}")
+    return 1 if failed else 0
 
 
 def _cmd_analyse(args) -> int:
@@ -189,13 +199,34 @@ def _cmd_paper(args) -> int:
     return 0
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Adds "(default: X)" to every option's help, unless the default is None or False or the
+    help already says what the default is."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if action.default is None or action.default is False or action.default == argparse.SUPPRESS \
+                or "default:" in text:
+            return text
+        return super()._get_help_string(action)
+
+
+class _Parser(argparse.ArgumentParser):
+    """A parser (and subparser) showing the defaults."""
+
+    def __init__(self, *args, **kw):
+        kw.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kw)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="legibility",
         description="Which characteristics can be read from brain imaging? "
                     "(Ruffle et al., NeuroImage 2024, made runnable.)",
     )
-    sub = p.add_subparsers(dest="command", required=True)
+    p.add_argument("--version", action="version", version=f"legibility {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     g = sub.add_parser("grid", help="write the paper's 700-model grid as CSV")
     g.add_argument("--out", required=True, help="CSV file to write")
@@ -203,28 +234,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("cohort", help="generate a synthetic cohort in the paper's layout")
     c.add_argument("--out", required=True, help="folder to write (must be empty or absent)")
-    c.add_argument("--n", type=int, default=200, help="participants (default 200)")
-    c.add_argument("--side", type=int, default=64, help="voxels per side (default 64)")
-    c.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    c.add_argument("--regions", type=int, default=96,
-                   help="brain regions carrying the many small effects (>= 25, default 96)")
-    c.add_argument("--nodes", type=int, default=100,
-                   help="connectivity nodes (default 100; the paper used 360)")
+    c.add_argument("--n", type=int, default=200, help="participants")
+    c.add_argument("--side", type=int, default=64, help="voxels per side")
+    c.add_argument("--seed", type=int, default=0, help="random seed")
+    c.add_argument("--regions", type=int, default=96, help="brain regions carrying the many small effects (>= 25)")
+    c.add_argument("--nodes", type=int, default=100, help="connectivity nodes (the paper used 360)")
     c.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     c.add_argument("--ceiling-n", dest="ceiling_n", type=int, default=20_000,
-                   help="sample size for the ground-truth ceilings (default 20000)")
+                   help="sample size for the ground-truth ceilings")
     c.add_argument("--format", default="paper", choices=("paper", "bids"),
-                   help="the paper's TRAIN/TEST layout (default) or a BIDS dataset")
+                   help="the paper's TRAIN/TEST layout or a BIDS dataset")
     c.set_defaults(func=_cmd_cohort)
 
     u = sub.add_parser("ukb", help="convert a UK Biobank showcase extract and bulk imaging into a dataset")
     u.add_argument("--fields", help="the extract CSV (eid, 31-0.0, 21003-2.0, ...)")
     u.add_argument("--imaging", help="folder of the bulk downloads (<eid>_20252_2_0.zip or its folder, ...)")
     u.add_argument("--out", help="folder to write (must be empty or absent)")
-    u.add_argument("--format", default="paper", choices=("paper", "bids"))
+    u.add_argument("--format", default="paper", choices=("paper", "bids"), help="layout of the dataset written")
     u.add_argument("--connectivity", default="25751",
-                   help="network-matrix field 25750-25753 (default 25751), a folder of <eid>.npy|.tsv, or none")
-    u.add_argument("--instance", type=int, default=2, help="imaging visit of the bulk files (default 2)")
+                   help="network-matrix field 25750-25753, a folder of <eid>.npy|.tsv, or none")
+    u.add_argument("--instance", type=int, default=2, help="imaging visit of the bulk files")
     u.add_argument("--drop-implausible", dest="drop_implausible", action="store_true",
                    help="leave out participants with implausible values (listed in excluded.csv) instead of stopping")
     u.add_argument("--seed", type=int, default=None, help="seed of the 80:20 split (default 0)")
@@ -247,20 +276,21 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--inputs", nargs="+", help="input keys: t1 flair dwi connectivity metadata")
     t.add_argument("--metadata_blocks", nargs="*", help="domains: constitutional disease serology psychology")
     t.add_argument("--inpath", help="dataset folder or manifest CSV")
-    t.add_argument("--outpath", default="results/models", help="where model folders go (default results/models)")
+    t.add_argument("--outpath", default="results/models", help="where model folders go")
     t.add_argument("--device", default="cpu", help="cpu or cuda[:N] (bf16 autocast on CUDA)")
-    t.add_argument("--epochs", type=int, default=50)
+    t.add_argument("--epochs", type=int, default=50, help="most epochs (early stopping may end sooner)")
     t.add_argument("--restore", action="store_true", help="resume from the last checkpoint")
+    t.add_argument("--overwrite", action="store_true", help="train afresh over a finished model")
     t.add_argument("--batch_size", type=int, default=None, help="default: the preset's (paper 64, cpu 16)")
-    t.add_argument("--num_workers", type=int, default=0)
+    t.add_argument("--num_workers", type=int, default=0, help="threads assembling batches ahead")
     t.add_argument("--lr", type=float, default=None, help="default: the preset's (paper 1e-4, cpu 1e-3)")
-    t.add_argument("--patience", type=int, default=30)
+    t.add_argument("--patience", type=int, default=30, help="epochs without a better validation loss before stopping")
     t.add_argument("--data_size", type=int, default=None, help="only the first N participants per split")
     t.add_argument("--diagnostic", action="store_true", help="constant inputs: test the pipeline only")
     t.add_argument("--hello_world", action="store_true", help="say what this does and how to start")
-    t.add_argument("--side", type=int, default=32, choices=(32, 64, 128))
-    t.add_argument("--preset", default="cpu", choices=("cpu", "paper"))
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--side", type=int, default=32, choices=(32, 64, 128), help="working side of the volumes")
+    t.add_argument("--preset", default="cpu", choices=("cpu", "paper"), help="network widths and training defaults")
+    t.add_argument("--seed", type=int, default=0, help="random seed")
     t.add_argument("--augment", action="store_true", help="small augmentations with p = 0.05")
     t.add_argument("--tensorboard", action="store_true", help="write TensorBoard logs")
     t.set_defaults(func=_cmd_train)
@@ -275,21 +305,25 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--inpath", required=True, help="dataset folder or manifest CSV")
     sw.add_argument("--outpath", required=True, help="folder of the model folders and gathered tables")
     sw.add_argument("--grid", default="quick", help="paper (700 models), quick (29) or a CSV with Target, Inputs")
-    sw.add_argument("--executor", default="local", choices=("local", "ray"))
+    sw.add_argument("--executor", default="local", choices=("local", "ray"), help="where the models run")
     sw.add_argument("--address", default=None, help="Ray cluster to join ('auto' or host:port); default: a local Ray")
-    sw.add_argument("--preset", default="cpu", choices=("cpu", "paper"))
-    sw.add_argument("--side", type=int, default=32, choices=(32, 64, 128))
-    sw.add_argument("--epochs", type=int, default=50)
-    sw.add_argument("--patience", type=int, default=30)
+    sw.add_argument("--preset", default="cpu", choices=("cpu", "paper"), help="network widths and training defaults")
+    sw.add_argument("--side", type=int, default=32, choices=(32, 64, 128), help="working side of the volumes")
+    sw.add_argument("--epochs", type=int, default=50, help="most epochs per model")
+    sw.add_argument("--patience", type=int, default=30, help="epochs without a better validation loss before stopping")
     sw.add_argument("--lr", type=float, default=None, help="default: the preset's (paper 1e-4, cpu 1e-3)")
     sw.add_argument("--batch_size", type=int, default=None, help="default: the preset's (paper 64, cpu 16)")
-    sw.add_argument("--seed", type=int, default=0)
+    sw.add_argument("--seed", type=int, default=0, help="random seed")
     sw.add_argument("--device", default="cpu", help="cpu or cuda (each Ray task then asks for --gpus_per_model)")
-    sw.add_argument("--num_workers", type=int, default=0)
+    sw.add_argument("--num_workers", type=int, default=0, help="threads assembling batches ahead")
     sw.add_argument("--data_size", type=int, default=None, help="only the first N participants per split")
     sw.add_argument("--torch_threads", type=int, default=None, help="torch threads per model")
-    sw.add_argument("--cpus_per_model", type=float, default=1.0, help="Ray CPUs per model (default 1)")
-    sw.add_argument("--gpus_per_model", type=float, default=0.0, help="Ray GPUs per model (default 0)")
+    sw.add_argument("--cpus_per_model", type=float, default=1.0, help="Ray CPUs per model")
+    sw.add_argument("--gpus_per_model", type=float, default=0.0, help="Ray GPUs per model")
+    sw.add_argument("--max_retries", type=int, default=3,
+                    help="Ray: times a model is retried (from its checkpoint) when its worker process dies")
+    sw.add_argument("--overwrite", action="store_true",
+                    help="retrain finished models whose recorded settings differ from these")
     sw.set_defaults(func=_cmd_sweep)
 
     an = sub.add_parser("analyse", help="domain effects, the paper's figures and the dashboard from a metrics table")
@@ -303,20 +337,45 @@ def build_parser() -> argparse.ArgumentParser:
 
     pp = sub.add_parser("paper", help="run the notebooks in order with papermill (the main job)")
     pp.add_argument("--inpath", default="", help="your dataset (default: a synthetic cohort)")
-    pp.add_argument("--n", type=int, default=700, help="synthetic cohort size (default 700)")
-    pp.add_argument("--epochs", type=int, default=12, help="most epochs per model (default 12)")
-    pp.add_argument("--patience", type=int, default=6, help="early-stopping patience (default 6)")
-    pp.add_argument("--grid", default="quick", help="quick (default), paper, or a CSV of Target, Inputs")
-    pp.add_argument("--preset", default="cpu", choices=("cpu", "paper"))
-    pp.add_argument("--executor", default="local", choices=("local", "ray"))
-    pp.add_argument("--ceiling_n", type=int, default=5000,
-                    help="sample size of the synthetic ground-truth ceilings (default 5000)")
-    pp.add_argument("--side", type=int, default=32, help="working side of the volumes (default 32)")
-    pp.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    pp.add_argument("--n", type=int, default=700, help="synthetic cohort size")
+    pp.add_argument("--epochs", type=int, default=12, help="most epochs per model")
+    pp.add_argument("--patience", type=int, default=6, help="early-stopping patience")
+    pp.add_argument("--grid", default="quick", help="quick, paper, or a CSV of Target, Inputs")
+    pp.add_argument("--preset", default="cpu", choices=("cpu", "paper"), help="network widths and training defaults")
+    pp.add_argument("--executor", default="local", choices=("local", "ray"), help="where the sweep's models run")
+    pp.add_argument("--ceiling_n", type=int, default=5000, help="sample size of the synthetic ground-truth ceilings")
+    pp.add_argument("--side", type=int, default=32, help="working side of the volumes")
+    pp.add_argument("--seed", type=int, default=0, help="random seed")
     pp.set_defaults(func=_cmd_paper)
     for sp in (k, t, pr, sw, pp):
         _add_bids_flags(sp)
     return p
+
+
+def _command(argv, add=()) -> str:
+    """The command line that was run (``argv`` after the program name), plus ``add`` if absent."""
+    return shlex.join(["legibility", *argv, *[a for a in add if a not in argv]])
+
+
+def _interrupted(args) -> str:
+    """One line for Ctrl-C: where the last checkpoint is, and the command that goes on from it."""
+    if args.command == "train" and args.target and args.inputs:
+        from legibility.study import model_name
+        from legibility.train import resolve_inputs
+
+        folder = Path(args.outpath) / model_name(*resolve_inputs(args.target, args.inputs, args.metadata_blocks or ()))
+        last, progress = folder / "last.pt", folder / "training_progress.csv"
+        if last.exists():
+            import pandas as pd
+
+            epoch = int(pd.read_csv(progress).epoch.iloc[-1]) if progress.exists() else "?"
+            return (f"interrupted: the last checkpoint is {last} (epoch {epoch}); resume with: "
+                    f"{_command(args.argv, ['--restore'])}")
+        return f"interrupted before the first checkpoint; start again with: {_command(args.argv)}"
+    if args.command == "sweep":
+        return (f"interrupted: finished models and the checkpoints of the others are in {args.outpath}; "
+                f"go on with: {_command(args.argv)}")
+    return f"interrupted; run again with: {_command(args.argv)}"
 
 
 def _add_bids_flags(parser):
@@ -346,10 +405,15 @@ def _export_bids_flags(args) -> dict:
 def main(argv=None) -> int:
     from legibility.errors import LegibilityError
 
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv
     before = _export_bids_flags(args)
     try:
         return args.func(args)
+    except KeyboardInterrupt:
+        print(_interrupted(args), file=sys.stderr)
+        return 130
     except (LegibilityError, FileExistsError, ValueError, KeyError, RuntimeError) as err:
         msg = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"legibility {args.command}: error: {msg}", file=sys.stderr)

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 __all__ = [
-    "PROJECT_ROOT", "FIGURES", "RESULTS", "NOTEBOOKS", "user_cache",
+    "PROJECT_ROOT", "FIGURES", "RESULTS", "NOTEBOOKS", "in_project", "user_cache",
     "SPLIT_DIRS", "MODALITY_DIRS", "volume_path", "fmri_paths", "metadata_path",
     "GROUND_TRUTH", "LATENTS", "COHORT_INFO", "BEST_MODELS",
 ]
@@ -15,6 +15,17 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 FIGURES = PROJECT_ROOT / "figures"
 RESULTS = PROJECT_ROOT / "results"
 NOTEBOOKS = PROJECT_ROOT / "notebooks"
+
+def in_project(path, root=None) -> str:
+    """``path`` as it is when absolute or empty; else under ``root`` (default: the repository root).
+
+    The notebooks resolve their path parameters with it, so that one opened in Jupyter (whose
+    working folder is ``notebooks/``) writes where ``legibility paper`` does, never under ``notebooks/``.
+    """
+    if not path or Path(path).is_absolute():
+        return str(path)
+    return str(Path(root or PROJECT_ROOT) / path)
+
 
 # --- the paper's layout: DIR/TRAIN and DIR/TEST
 SPLIT_DIRS = {"train": "TRAIN", "test": "TEST"}  # TEST holds both validation and test

@@ -2,7 +2,9 @@
 
 A sweep is resumable: a model whose folder holds ``done.json`` is read back, not retrained; a
 half-trained one resumes from its last checkpoint; a model that fails is recorded (its folder
-gets ``error.txt``, the sweep's ``failures.csv`` a row) and the others go on.
+gets ``error.txt``, the sweep's ``failures.csv`` a row) and the others go on. A finished model
+trained with other settings than the sweep's (as its ``done.json`` records them) is never read
+back: the sweep refuses, naming the differences, or with ``overwrite`` retrains it.
 
 Executors
 ---------
@@ -10,6 +12,9 @@ Executors
     One model after another in this process.
 ``ray``
     Each model is a Ray task asking for ``cpus_per_model`` CPUs (and ``gpus_per_model`` GPUs).
+    A task whose worker process dies (killed, out of memory, a lost node) is retried up to
+    ``max_retries`` times, the model resuming from its last checkpoint; only then is it recorded
+    as failed. Errors raised by the training itself are recorded at once (a retry would repeat them).
     Without ``address`` a local Ray is started; with ``address="auto"`` (or ``host:port``) the
     sweep joins a running cluster, whose workers must see the same ``inpath`` and ``outpath``
     (a shared file system) and have this package installed.
@@ -18,6 +23,8 @@ Executors
 from __future__ import annotations
 
 import json
+import shutil
+import sys
 import time
 import traceback
 from dataclasses import asdict, dataclass
@@ -103,7 +110,7 @@ def _inputs_of(target: str, text: str) -> InputSet:
 @dataclass
 class SweepConfig:
     """Training options shared by every model of a sweep: fields of the same name go to
-    :class:`legibility.train.TrainConfig`; the last three are the sweep's own."""
+    :class:`legibility.train.TrainConfig`; the last four are the sweep's own."""
 
     preset: str = "cpu"
     side: int = 32
@@ -118,14 +125,51 @@ class SweepConfig:
     torch_threads: int | None = None  # threads per model; None: torch's default
     cpus_per_model: float = 1.0  # Ray resources of one task
     gpus_per_model: float = 0.0
+    max_retries: int = 3  # Ray: retries of a model whose worker process died
 
 
-def _train_one(cache_path: str, target: str, inputs_label: str, cfg: dict, outpath: str) -> dict:
+def _train_config(tgt: Target, inputs: InputSet, cfg: dict):
+    """The TrainConfig of one model of the sweep."""
+    from legibility.train import TrainConfig
+
+    shared = {k: cfg[k] for k in TrainConfig.__dataclass_fields__ if k in cfg}
+    return TrainConfig(target=tgt.key, inputs=tuple(inputs.imaging), metadata_blocks=tuple(sorted(inputs.blocks)),
+                       progress=False, **shared)
+
+
+def _check_finished(jobs, cfg: dict, outpath: Path, overwrite: bool):
+    """Refuse (or, with ``overwrite``, clear) finished models trained with other settings."""
+    from legibility.train import settings_differences
+
+    other, unknown = {}, []
+    for tgt, inputs in jobs:
+        folder = outpath / model_name(tgt, inputs)
+        if (folder / "done.json").exists():
+            diff = settings_differences(folder, _train_config(tgt, inputs, cfg))
+            if diff:
+                other[folder.name] = diff
+            elif diff is None:
+                unknown.append(folder.name)
+    if unknown:
+        print(f"{len(unknown)} finished model(s) in {outpath} do not record their settings (an earlier version "
+              f"trained them) and are read back as they are: {', '.join(unknown[:5])}"
+              f"{' ...' if len(unknown) > 5 else ''}", file=sys.stderr)
+    if other and not overwrite:
+        shown = "; ".join(f"{name}: {', '.join(diff)}" for name, diff in list(other.items())[:5])
+        raise LegibilityError(f"{len(other)} finished model(s) in {outpath} were trained with other settings than "
+                              f"this sweep's ({shown}{' ...' if len(other) > 5 else ''}). Use --overwrite to "
+                              f"retrain them with these settings, or another --outpath.")
+    for name in other:
+        shutil.rmtree(outpath / name)
+
+
+def _train_one(cache_path: str, target: str, inputs_label: str, cfg: dict, outpath: str,
+               overwrite: bool = False) -> dict:
     """Train (or read back) one model; never raises: failures come back as a record."""
     import torch
 
     from legibility.data.cache import Cache
-    from legibility.train import TrainConfig, train_model
+    from legibility.train import train_model
 
     tgt, inputs = get_target(target), parse_inputs_label(inputs_label)
     name = model_name(tgt, inputs)
@@ -137,10 +181,8 @@ def _train_one(cache_path: str, target: str, inputs_label: str, cfg: dict, outpa
         torch.set_num_threads(int(cfg["torch_threads"]))
     t0 = time.perf_counter()
     try:
-        shared = {k: cfg[k] for k in TrainConfig.__dataclass_fields__ if k in cfg}
-        tc = TrainConfig(target=tgt.key, inputs=tuple(inputs.imaging), metadata_blocks=tuple(sorted(inputs.blocks)),
-                         progress=False, **shared)
-        train_model(Cache.open(cache_path), tc, outpath, restore=True)
+        train_model(Cache.open(cache_path), _train_config(tgt, inputs, cfg), outpath, restore=True,
+                    overwrite=overwrite)
     except Exception as err:  # recorded, and the sweep goes on
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "error.txt").write_text(traceback.format_exc())
@@ -150,15 +192,15 @@ def _train_one(cache_path: str, target: str, inputs_label: str, cfg: dict, outpa
             "metrics": pd.read_csv(folder / "metrics.csv").to_dict("records")}
 
 
-def _run_local(jobs, cache_path, cfg, outpath, bar):
+def _run_local(jobs, cache_path, cfg, outpath, bar, overwrite):
     for tgt, inputs in jobs:
         bar.set_postfix_str(model_name(tgt, inputs))
-        rec = _train_one(cache_path, tgt.key, inputs.label, cfg, outpath)
+        rec = _train_one(cache_path, tgt.key, inputs.label, cfg, outpath, overwrite)
         bar.update()
         yield rec
 
 
-def _run_ray(jobs, cache_path, cfg, outpath, bar, address):
+def _run_ray(jobs, cache_path, cfg, outpath, bar, address, overwrite):
     try:
         import ray
     except ImportError as err:
@@ -171,12 +213,24 @@ def _run_ray(jobs, cache_path, cfg, outpath, bar, address):
             ray.init(include_dashboard=False, log_to_driver=False, object_store_memory=200 * 2**20)
         started = True
     try:
+        # Ray retries a task whose worker process died (not one whose code raised: _train_one never
+        # does); the retried model resumes from its checkpoint.
         task = ray.remote(num_cpus=cfg["cpus_per_model"], num_gpus=cfg["gpus_per_model"],
-                          max_retries=0)(_train_one)
-        pending = [task.remote(cache_path, t.key, s.label, cfg, outpath) for t, s in jobs]
+                          max_retries=cfg["max_retries"], retry_exceptions=False)(_train_one)
+        jobs_of = {task.remote(cache_path, t.key, s.label, cfg, outpath, overwrite): (t, s) for t, s in jobs}
+        pending = list(jobs_of)
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
-            rec = ray.get(done[0])
+            try:
+                rec = ray.get(done[0])
+            except ray.exceptions.RayError as err:  # the worker died more often than max_retries
+                tgt, inputs = jobs_of[done[0]]
+                folder = Path(outpath) / model_name(tgt, inputs)
+                folder.mkdir(parents=True, exist_ok=True)
+                (folder / "error.txt").write_text(f"{type(err).__name__}: {err}\n")
+                first = (str(err).strip().splitlines() or [""])[0]
+                rec = {"model": folder.name, "Target": tgt.display, "Inputs": inputs.label, "status": "failed",
+                       "error": f"{type(err).__name__} after {cfg['max_retries']} retries: {first}"}
             bar.set_postfix_str(rec["model"])
             bar.update()
             yield rec
@@ -186,13 +240,14 @@ def _run_ray(jobs, cache_path, cfg, outpath, bar, address):
 
 
 def sweep(inpath, outpath, grid_name="quick", executor: str = "local", address: str | None = None,
-          config: SweepConfig | None = None, progress: bool = True) -> pd.DataFrame:
+          config: SweepConfig | None = None, progress: bool = True, overwrite: bool = False) -> pd.DataFrame:
     """Train every model of a grid over one cache; return the gathered test metrics.
 
     Writes ``outpath/<model>/...`` per model, and in ``outpath``: ``metrics_comparison_test.csv``
     (published schema plus the extra columns, test rows), ``metrics_all.csv`` (validation and
     test rows), ``sweep_log.csv`` (status and seconds of every model of this run) and
-    ``failures.csv`` (model and error; empty when all went well).
+    ``failures.csv`` (model and error; empty when all went well). Finished models trained with
+    other settings are refused before anything runs, unless ``overwrite`` (then retrained).
     """
     from tqdm.auto import tqdm
 
@@ -205,18 +260,19 @@ def sweep(inpath, outpath, grid_name="quick", executor: str = "local", address: 
     jobs = load_grid(grid_name)
     outpath = Path(outpath)
     outpath.mkdir(parents=True, exist_ok=True)
+    _check_finished(jobs, cfg, outpath, overwrite)
     cache = build_cache(load_dataset(inpath), cfg["side"], progress=progress)
     (outpath / "sweep.json").write_text(json.dumps({"inpath": str(inpath), "grid": str(grid_name),
                                                     "executor": executor, "config": cfg}, indent=1))
     bar = tqdm(total=len(jobs), desc="models", unit="model", disable=not progress)
-    runner = (_run_local(jobs, str(cache.path), cfg, str(outpath), bar) if executor == "local"
-              else _run_ray(jobs, str(cache.path), cfg, str(outpath), bar, address))
+    runner = (_run_local(jobs, str(cache.path), cfg, str(outpath), bar, overwrite) if executor == "local"
+              else _run_ray(jobs, str(cache.path), cfg, str(outpath), bar, address, overwrite))
     records = []
-    for rec in runner:
-        records.append(rec)
-        if rec["status"] == "failed":
-            tqdm.write(f"model {rec['model']} failed: {rec['error']} (see {outpath / rec['model'] / 'error.txt'})")
-    bar.close()
+    with bar:  # closed on Ctrl-C too, so the closing line stands alone
+        for rec in runner:
+            records.append(rec)
+            if rec["status"] == "failed":
+                tqdm.write(f"model {rec['model']} failed: {rec['error']} (see {outpath / rec['model'] / 'error.txt'})")
     return gather(outpath, records, jobs)
 
 

@@ -251,6 +251,47 @@ def _load_checkpoint(path: Path) -> dict:
                               f"Delete it to start this model afresh.") from err
 
 
+def _atomic_csv(table: pd.DataFrame, path: Path):
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    table.to_csv(tmp, index=False)
+    os.replace(tmp, path)
+
+
+# Fields of TrainConfig that leave the trained model unchanged, and those the model folder's
+# name already holds: neither is compared when a finished model is met again.
+_NOT_SETTINGS = ("progress", "tensorboard", "num_workers", "extra")
+_IN_FOLDER_NAME = ("target", "inputs", "metadata_blocks")
+
+
+def run_settings(cfg: TrainConfig) -> dict:
+    """The settings a model was trained with, as written to its ``done.json``."""
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items() if k not in _NOT_SETTINGS}
+
+
+def settings_differences(folder, cfg: TrainConfig) -> list[str] | None:
+    """How ``cfg`` differs from the settings in ``folder/done.json``, as ``"epochs 3 (now 5)"``
+    phrases; ``[]`` when they are the same; None when the file records no settings (a model
+    trained by an earlier version)."""
+    done = json.loads((Path(folder) / "done.json").read_text())
+    if "settings" not in done:
+        return None
+    now = run_settings(cfg)
+    return [f"{k} {done['settings'].get(k)!r} (now {now[k]!r})" for k in now
+            if k not in _IN_FOLDER_NAME and done["settings"].get(k) != now[k]]
+
+
+def _refuse_finished(out: Path, cfg: TrainConfig):
+    diff = settings_differences(out, cfg)
+    if diff is None:
+        how = "by an earlier version that did not record its settings"
+    elif diff:
+        how = "with other settings: " + ", ".join(diff)
+    else:
+        how = "with the same settings"
+    raise LegibilityError(f"{out} already holds a finished model, trained {how}. Use --restore to read it back "
+                          f"(or go on training it), --overwrite to train it afresh, or another --outpath.")
+
+
 def _identity(cfg: TrainConfig, tgt: Target, inputs: InputSet) -> dict:
     return {"target": tgt.key, "inputs": inputs.label, "preset": cfg.preset, "side": cfg.side,
             "seed": cfg.seed, "batch_size": cfg.batch_size, "lr": cfg.lr, "diagnostic": cfg.diagnostic,
@@ -321,14 +362,26 @@ def _metrics(data: ModelData, pred: np.ndarray, rows) -> tuple[dict, np.ndarray]
     return score_continuous(y, values, data.train_median), values
 
 
-def train_model(cache: Cache, cfg: TrainConfig, outpath, restore: bool = False) -> dict:
-    """Train one model; write its outputs to ``outpath/<model_name>/``; return its test row."""
+def train_model(cache: Cache, cfg: TrainConfig, outpath, restore: bool = False, overwrite: bool = False) -> dict:
+    """Train one model; write its outputs to ``outpath/<model_name>/``; return its test row.
+
+    A folder holding a finished model (``done.json``) is refused unless ``restore`` (resume: read
+    it back, or train on to more epochs) or ``overwrite`` (start afresh); the refusal names the
+    settings that differ. With ``overwrite`` a checkpoint of other settings is discarded too.
+    ``training_progress.csv`` is rewritten after every epoch, so a running model can be watched.
+    """
+    import shutil
+
     from tqdm.auto import tqdm
 
     from legibility.study import model_name
 
     tgt, inputs = resolve_inputs(cfg.target, cfg.inputs, cfg.metadata_blocks)
     out = Path(outpath) / model_name(tgt, inputs)
+    if (out / "done.json").exists() and not restore:
+        if not overwrite:
+            _refuse_finished(out, cfg)
+        shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     device = cfg.device
     if device.startswith("cuda") and not torch.cuda.is_available():
@@ -346,11 +399,15 @@ def train_model(cache: Cache, cfg: TrainConfig, outpath, restore: bool = False) 
     last, best_path = out / "last.pt", out / "best_model.pt"
     history, start, best_val, best_epoch, bad = [], 0, float("inf"), -1, 0
     best_state = None
-    if restore and last.exists():
-        ck = _load_checkpoint(last)
-        if ck.get("identity") != ident:
-            raise LegibilityError(f"Checkpoint {last} belongs to another run ({ck.get('identity')}); "
-                                  f"this run is {ident}. Use another --outpath or drop --restore.")
+    ck = _load_checkpoint(last) if restore and last.exists() else None
+    if ck is not None and ck.get("identity") != ident:
+        if not overwrite:
+            theirs = ck.get("identity") or {}
+            diff = ", ".join(f"{k} {theirs.get(k)!r} (now {v!r})" for k, v in ident.items() if theirs.get(k) != v)
+            raise LegibilityError(f"Checkpoint {last} belongs to another run: {diff}. Use another --outpath, "
+                                  f"drop --restore, or --overwrite to train afresh.")
+        ck = None
+    if ck is not None:
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         history, start = ck["history"], ck["epoch"] + 1
@@ -395,7 +452,7 @@ def train_model(cache: Cache, cfg: TrainConfig, outpath, restore: bool = False) 
             count += len(b["target"])
         _, val_loss = _predict_rows(model, data, data.rows["val"], device, cfg.batch_size)
         row = {"epoch": epoch, "train_loss": total / max(count, 1), "val_loss": val_loss,
-               "seconds": time.perf_counter() - t0}
+               "seconds": time.perf_counter() - t0, "pid": os.getpid()}  # pid: shows where a resume took over
         history.append(row)
         if val_loss < best_val:
             best_val, best_epoch, bad = val_loss, epoch, 0
@@ -406,6 +463,7 @@ def train_model(cache: Cache, cfg: TrainConfig, outpath, restore: bool = False) 
         _atomic_save({"identity": ident, "model": model.state_dict(), "optimizer": opt.state_dict(),
                       "epoch": epoch, "history": history, "best_val": best_val, "best_epoch": best_epoch,
                       "bad_epochs": bad}, last)
+        _atomic_csv(pd.DataFrame(history), out / "training_progress.csv")  # watchable while it runs
         if writer:
             writer.add_scalars("loss", {"train": row["train_loss"], "val": val_loss}, epoch)
         epochs.set_postfix(train=f"{row['train_loss']:.3f}", val=f"{val_loss:.3f}", best=best_epoch)
@@ -468,7 +526,7 @@ def _evaluate(model, data: ModelData, cfg, tgt, inputs, out: Path, history, minu
     extra = [c for c in table.columns if c not in METRIC_COLUMNS]
     table = table[list(METRIC_COLUMNS) + extra]
     table.to_csv(out / "metrics.csv", index=False)
-    pd.DataFrame(history).to_csv(out / "training_progress.csv", index=False)
+    _atomic_csv(pd.DataFrame(history), out / "training_progress.csv")
     pd.DataFrame({data.cache.id_name: data.cache.table["biobank_id"].to_numpy()[data.rows["test"]],
                   "truth": data.y[data.rows["test"]], "prediction": test_pred}).to_csv(
         out / "test_predictions.csv", index=False)
@@ -483,7 +541,8 @@ def _evaluate(model, data: ModelData, cfg, tgt, inputs, out: Path, history, minu
            else plot_scatter(y, test_pred, tgt))
     save_figure(fig, "confusion_matrix" if tgt.is_binary else "predicted_vs_true", out, formats=("png",))
     plt.close(fig)
-    (out / "done.json").write_text(json.dumps({"finished": time.strftime("%Y-%m-%d %H:%M:%S")}))
+    (out / "done.json").write_text(json.dumps({"finished": time.strftime("%Y-%m-%d %H:%M:%S"),
+                                               "settings": run_settings(cfg)}, indent=1))
     return rows[-1]
 
 

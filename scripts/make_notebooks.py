@@ -46,6 +46,7 @@ side: int = 32  # voxels per side of the synthetic volumes and of the cache
 seed: int = 0  # random seed of the synthetic cohort
 ceiling_n: int = 20000  # sample size of the ground-truth ceilings (computed once, then cached)
 figures_dir: str = "figures"  # where figures are saved
+root_dir: str = ""  # the folder relative paths above are under; empty: the repository root
 """),
     ("code", """
 from pathlib import Path
@@ -55,6 +56,9 @@ from legibility.data.cache import build_cache, mean_connectivity, mean_volumes
 from legibility.data.layout import load_dataset
 from legibility.figures import save_figure
 from legibility.figures import cohort as cohort_figures
+from legibility.paths import in_project
+
+data_path, synthetic_dir, figures_dir = (in_project(p, root_dir) for p in (data_path, synthetic_dir, figures_dir))
 """),
     ("md", "## The data: generated (or yours), then checked"),
     ("code", """
@@ -109,6 +113,7 @@ patience: int = 10  # epochs without a better validation loss before stopping
 lr: float = None  # Adam learning rate; None: the preset's (cpu 1e-3, paper 1e-4)
 batch_size: int = None  # participants per batch; None: the preset's (cpu 16, paper 64)
 seed: int = 0  # random seed
+root_dir: str = ""  # the folder relative paths above are under; empty: the repository root
 """),
     ("code", """
 from pathlib import Path
@@ -118,15 +123,18 @@ from IPython.display import Image, display
 
 from legibility.data.cache import build_cache
 from legibility.data.layout import load_dataset
-from legibility.train import TrainConfig, train_model
 from legibility.evaluation import ceiling_for
+from legibility.paths import in_project
+from legibility.train import TrainConfig, train_model
+
+data_path, outpath = in_project(data_path, root_dir), in_project(outpath, root_dir)
 """),
     ("code", """
 cache = build_cache(load_dataset(data_path), side)
 config = TrainConfig(target=target, inputs=tuple(inputs.split()), metadata_blocks=tuple(metadata_blocks.split()),
                      preset=preset, side=side, epochs=epochs, patience=patience, lr=lr,
                      batch_size=batch_size, seed=seed)
-result = train_model(cache, config, outpath)
+result = train_model(cache, config, outpath, restore=True)  # a finished model is read back
 """),
     ("md", "## Test performance, beside the linear peer and the ceiling"),
     ("code", """
@@ -166,12 +174,20 @@ preset: str = "cpu"  # "cpu" (narrow, 32^3) or "paper"
 side: int = 32  # working side of the volumes
 epochs: int = 30  # at most this many epochs per model
 patience: int = 8  # epochs without a better validation loss before stopping
+lr: float = None  # Adam learning rate; None: the preset's (cpu 1e-3, paper 1e-4)
+batch_size: int = None  # participants per batch; None: the preset's (cpu 16, paper 64)
 seed: int = 0  # random seed
+root_dir: str = ""  # the folder relative paths above are under; empty: the repository root
 """),
     ("code", """
 import pandas as pd
 
+from legibility.paths import in_project
 from legibility.sweep import SweepConfig, load_grid, sweep
+
+data_path, sweep_dir = in_project(data_path, root_dir), in_project(sweep_dir, root_dir)
+if grid not in ("quick", "paper"):
+    grid = in_project(grid, root_dir)
 """),
     ("code", """
 jobs = load_grid(grid)
@@ -179,7 +195,8 @@ print(f"{len(jobs)} models")
 pd.DataFrame([(t.display, s.label) for t, s in jobs], columns=["Target", "Inputs"])
 """),
     ("code", """
-config = SweepConfig(preset=preset, side=side, epochs=epochs, patience=patience, seed=seed)
+config = SweepConfig(preset=preset, side=side, epochs=epochs, patience=patience, lr=lr, batch_size=batch_size,
+                     seed=seed)
 metrics = sweep(data_path, sweep_dir, grid, executor=executor, address=address or None, config=config)
 """),
     ("md", "## The gathered table (the published schema, plus our extra columns)"),
@@ -207,6 +224,7 @@ sweep_dir: str = "results/sweep"  # the sweep: its metrics_all.csv and model fol
 data_path: str = "results/data/synthetic"  # the data the models were trained on (ceilings if synthetic)
 out_dir: str = "results/analysis"  # where best_models.csv goes
 figures_dir: str = "figures"  # where figures are saved
+root_dir: str = ""  # the folder relative paths above are under; empty: the repository root
 """),
     ("code", """
 from pathlib import Path
@@ -216,6 +234,10 @@ import pandas as pd
 from legibility.evaluation import best_beside_ceilings, model_diagnostics
 from legibility.figures import save_figure
 from legibility.figures.evaluation import plot_best_vs_ceiling, plot_model_curves
+from legibility.paths import in_project
+
+sweep_dir, data_path, out_dir, figures_dir = (in_project(p, root_dir)
+                                                for p in (sweep_dir, data_path, out_dir, figures_dir))
 """),
     ("code", """
 best = best_beside_ceilings(pd.read_csv(f"{sweep_dir}/metrics_all.csv"), data_path)
@@ -253,6 +275,7 @@ sweep_dir: str = "results/sweep"  # our sweep (used when metrics is "")
 out_dir: str = "results/analysis"  # where domain_effects.csv goes
 figures_dir: str = "figures"  # where figures are saved
 label: str = ""  # prefix of the figure names (e.g. "published")
+root_dir: str = ""  # the folder relative paths above are under; empty: the repository root
 """),
     ("code", """
 from pathlib import Path
@@ -260,6 +283,11 @@ from pathlib import Path
 from legibility.analysis import domain_effects, load_metrics
 from legibility.figures import save_figure
 from legibility.figures.paper import plot_domain_effects
+from legibility.paths import in_project
+
+sweep_dir, out_dir, figures_dir = (in_project(p, root_dir) for p in (sweep_dir, out_dir, figures_dir))
+if metrics != "published":
+    metrics = in_project(metrics, root_dir)
 """),
     ("code", """
 table = load_metrics(metrics or f"{sweep_dir}/metrics_comparison_test.csv")
@@ -291,6 +319,7 @@ cohort_path: str = "results/data/synthetic"  # participant data for the associat
 out_dir: str = "results/analysis"  # where the dashboard and headline table go
 figures_dir: str = "figures"  # where figures are saved
 label: str = ""  # prefix of the figure names (e.g. "published")
+root_dir: str = ""  # the folder relative paths above are under; empty: the repository root
 """),
     ("code", """
 from pathlib import Path
@@ -302,7 +331,13 @@ from legibility.dashboard import write_dashboard
 from legibility.evaluation import best_for
 from legibility.figures import save_figure
 from legibility.figures.paper import headline, plot_networks, plot_performance_grid, plot_training_efficiency
+from legibility.paths import in_project
 from legibility.report import networks_for
+
+sweep_dir, out_dir, figures_dir, cohort_path = (in_project(p, root_dir)
+                                                for p in (sweep_dir, out_dir, figures_dir, cohort_path))
+if metrics != "published":
+    metrics = in_project(metrics, root_dir)
 
 table = load_metrics(metrics or f"{sweep_dir}/metrics_comparison_test.csv")
 prefix = f"{label}_" if label else ""

@@ -24,15 +24,20 @@ def test_committed_without_outputs_and_with_parameters(path):
             assert cell.execution_count is None
 
 
-def test_notebook_01_runs_at_tiny_size(tmp_path):
+def test_notebook_01_runs_at_tiny_size_from_the_notebooks_folder_and_writes_nothing_there(tmp_path):
+    """As Jupyter runs it (working folder notebooks/): its relative paths resolve against the
+    root (here root_dir, so the test stays out of the repository), never under notebooks/."""
     import papermill as pm
 
-    figs = tmp_path / "figs"
+    before = sorted((ROOT / "notebooks").rglob("*"))
     pm.execute_notebook(
         str(ROOT / "notebooks" / "01_cohort.ipynb"), str(tmp_path / "01.ipynb"),
-        parameters={"synthetic_dir": str(tmp_path / "data"), "n_participants": 20, "side": 32,
-                    "ceiling_n": 1000, "figures_dir": str(figs)},
-        progress_bar=False, cwd=str(ROOT))
+        parameters={"synthetic_dir": "data", "n_participants": 20, "side": 32, "ceiling_n": 1000,
+                    "figures_dir": "figs", "root_dir": str(tmp_path)},
+        progress_bar=False, cwd=str(ROOT / "notebooks"))
+    assert sorted((ROOT / "notebooks").rglob("*")) == before
+    assert (tmp_path / "data" / "cohort.json").exists()
+    figs = tmp_path / "figs"
     names = {p.name for p in figs.iterdir()}
     for stem in ("cohort_distributions", "cohort_associations", "cohort_mean_images",
                  "cohort_mean_connectivity"):
@@ -41,6 +46,7 @@ def test_notebook_01_runs_at_tiny_size(tmp_path):
     report = "".join("".join(o.get("text", "")) for c in executed["cells"] if c["cell_type"] == "code"
                      for o in c.get("outputs", []))
     assert "20 participants" in report
+    assert "IProgress not found" not in (tmp_path / "01.ipynb").read_text()  # progress bars are widgets
 
 
 def test_notebook_02_trains_one_model_at_tiny_size(tiny_cohort, tmp_path):
@@ -103,3 +109,12 @@ def test_a_failing_notebook_stops_the_run_and_names_the_cell(tmp_path):
     with pytest.raises(RuntimeError, match="01_fail.ipynb failed in cell 2: ValueError: boom"):
         run_paper({}, notebooks_dir=nbs, results_dir=tmp_path / "r", progress=False)
     assert not (tmp_path / "r" / "notebooks" / "02_never.ipynb").exists()
+
+
+def test_relative_paths_resolve_against_the_repository_root(tmp_path):
+    from legibility.paths import PROJECT_ROOT, in_project
+
+    assert in_project("results/sweep") == str(PROJECT_ROOT / "results" / "sweep")
+    assert in_project("figs", tmp_path) == str(tmp_path / "figs")
+    assert in_project(str(tmp_path)) == str(tmp_path)
+    assert in_project("") == ""  # "no path" stays so (notebook 01: generate a cohort)

@@ -79,10 +79,10 @@ def test_a_failing_model_is_recorded_and_the_rest_go_on(tiny_cohort, tmp_path, g
 
     real = train.train_model
 
-    def flaky(cache, cfg, outpath, restore=False):
+    def flaky(cache, cfg, outpath, **kw):
         if cfg.target == "hypertension":
             raise RuntimeError("simulated out-of-memory")
-        return real(cache, cfg, outpath, restore=restore)
+        return real(cache, cfg, outpath, **kw)
 
     monkeypatch.setattr(train, "train_model", flaky)
     out = tmp_path / "sweep"
