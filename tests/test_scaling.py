@@ -38,6 +38,7 @@ def test_epochs_budget_a_fixed_number_of_samples():
     assert [epochs_for(n, cfg) for n in (250, 800, 1000, 4000, 8000)] == [40, 20, 16, 4, 4]
 
 
+@pytest.mark.slow
 def test_study_trains_both_learners_on_nested_subsets_and_resumes(small_cohort, tmp_path, monkeypatch):
     import legibility.scaling as scaling
     from legibility.data.cache import build_cache
@@ -97,6 +98,7 @@ def test_plot_scaling_log_x_one_panel_per_target():
     assert np.allclose(lines["linear peer"].get_ydata(), [0.75, 0.85])
 
 
+@pytest.mark.slow
 def test_notebook_07_runs_at_tiny_size(small_cohort, tmp_path):
     import papermill as pm
 
