@@ -336,7 +336,7 @@ data_path: str = "results/data/synthetic"  # dataset folder or manifest CSV (not
 scaling_dir: str = "results/scaling"  # scaling.csv and the model folders
 scaling_targets: str = "age sex"  # space-separated target keys
 scaling_inputs: str = "t1 flair"  # space-separated input keys
-scaling_sizes: str = "250 500 1000 2000 4000"  # training sizes, nested (<= 1: fractions of the training set)
+scaling_sizes: str = "250 500 1000 2000 4000"  # training sizes, nested; 1 or less is a fraction of the training set
 scaling_seeds: int = 2  # seeds per size
 scaling_samples: int = 16000  # training participants seen per deep model
 scaling_max_epochs: int = 40  # most epochs per deep model (early stopping may end sooner)
