@@ -183,11 +183,28 @@ def _cmd_analyse(args) -> int:
     return 0
 
 
+def _cmd_scaling(args) -> int:
+    from legibility.scaling import ScalingConfig, scaling_study
+
+    cfg = ScalingConfig(targets=tuple(args.target), inputs=tuple(args.inputs), sizes=tuple(args.sizes),
+                        seeds=args.seeds, samples=args.samples, max_epochs=args.max_epochs, patience=args.patience,
+                        preset=args.preset, device=args.device, torch_threads=args.torch_threads, progress=True)
+    table = scaling_study(args.inpath, args.out, cfg)
+    if args.figure:
+        from legibility.figures import save_figure
+        from legibility.figures.scaling import plot_scaling
+
+        save_figure(plot_scaling(table), "scaling", args.out, formats=("png",))
+    print(f"{len(table)} rows in {Path(args.out) / 'scaling.csv'}")
+    return 0
+
+
 def _cmd_paper(args) -> int:
     from legibility import paths
-    from legibility.pipeline import run_paper, summary
+    from legibility.pipeline import PAPER_SCALING, run_paper, summary
 
-    params = {"n_participants": args.n, "side": args.side, "seed": args.seed, "epochs": args.epochs,
+    params = {**PAPER_SCALING, "scaling_max_epochs": args.epochs,
+              "n_participants": args.n, "side": args.side, "seed": args.seed, "epochs": args.epochs,
               "patience": args.patience, "grid": args.grid, "preset": args.preset, "executor": args.executor,
               "ceiling_n": args.ceiling_n, "figures_dir": str(paths.FIGURES),
               # notebook 02's worked example is the sweep's own age model: trained once, reused
@@ -291,7 +308,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--side", type=int, default=32, choices=(32, 64, 128), help="working side of the volumes")
     t.add_argument("--preset", default="cpu", choices=("cpu", "paper"), help="network widths and training defaults")
     t.add_argument("--seed", type=int, default=0, help="random seed")
-    t.add_argument("--augment", action="store_true", help="small augmentations with p = 0.05")
+    t.add_argument("--augment", action="store_true", default=None,
+                   help="small augmentations with p = 0.05 (None: the preset's, paper on, cpu off)")
     t.add_argument("--tensorboard", action="store_true", help="write TensorBoard logs")
     t.set_defaults(func=_cmd_train)
 
@@ -334,6 +352,24 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--cohort", default=None, help="a dataset whose participants give the association networks")
     an.add_argument("--figures", default=None, help="folder for the figures (default: --out)")
     an.set_defaults(func=_cmd_analyse)
+
+    sc = sub.add_parser("scaling", help="deep model and linear peer against training size (nested subsets)")
+    sc.add_argument("--inpath", required=True, help="dataset folder or manifest CSV")
+    sc.add_argument("--out", required=True, help="folder for scaling.csv, the models and the figure")
+    sc.add_argument("--target", nargs="+", default=["age", "sex"], help="targets")
+    sc.add_argument("--inputs", nargs="+", default=["t1", "flair"], help="input keys")
+    sc.add_argument("--sizes", nargs="+", type=float, default=[250, 500, 1000, 2000, 4000],
+                    help="training sizes, nested; <= 1: a fraction of the training set")
+    sc.add_argument("--seeds", type=int, default=2, help="seeds per size")
+    sc.add_argument("--samples", type=int, default=16_000,
+                    help="training participants seen per deep model: epochs = samples / size")
+    sc.add_argument("--max_epochs", type=int, default=40, help="most epochs per deep model")
+    sc.add_argument("--patience", type=int, default=10, help="early-stopping patience")
+    sc.add_argument("--preset", default="cpu", choices=("cpu", "paper"))
+    sc.add_argument("--device", default="cpu")
+    sc.add_argument("--torch_threads", type=int, default=None, help="torch threads (None: torch's)")
+    sc.add_argument("--no_figure", dest="figure", action="store_false", help="do not draw scaling.png")
+    sc.set_defaults(func=_cmd_scaling)
 
     pp = sub.add_parser("paper", help="run the notebooks in order with papermill (the main job)")
     pp.add_argument("--inpath", default="", help="your dataset (default: a synthetic cohort)")

@@ -38,8 +38,10 @@ def linear_features(data, rows) -> np.ndarray:
     return np.concatenate(parts).astype(np.float64)
 
 
-def linear_peer(data) -> dict[str, dict[str, float]]:
-    """Scores of the linear peer on validation and test (regularisation chosen on validation)."""
+def linear_peer(data, predictions: bool = False) -> dict[str, dict[str, float]]:
+    """Scores of the linear peer on validation and test (regularisation chosen on validation);
+    with ``predictions``, each split's dict also holds ``prediction``: the predicted class (binary
+    targets) or value (continuous ones) of each of its participants."""
     tr, va, te = (data.rows[s] for s in ("train", "val", "test"))
     if len(tr) > PEER_MAX_TRAIN:
         tr = np.sort(np.random.default_rng(0).choice(tr, PEER_MAX_TRAIN, replace=False))
@@ -56,8 +58,12 @@ def linear_peer(data) -> dict[str, dict[str, float]]:
             sc = balanced_accuracy_score(y["val"], m.predict(x["val"]))
             if sc > best_score:
                 best, best_score = m, sc
-        return {s: {"balanced_accuracy": balanced_accuracy_score(y[s], best.predict(x[s])), "r2": 0.0, "mae": 0.0}
-                for s in ("val", "test")}
+        out = {s: {"balanced_accuracy": balanced_accuracy_score(y[s], best.predict(x[s])), "r2": 0.0, "mae": 0.0}
+               for s in ("val", "test")}
+        if predictions:
+            for s in out:
+                out[s]["prediction"] = best.predict(x[s])
+        return out
     for alpha in (1e0, 1e1, 1e2, 1e3, 1e4, 1e5):
         m = Ridge(alpha=alpha).fit(x["train"], y["train"])
         sc = r2_score(y["val"], m.predict(x["val"]))
@@ -68,4 +74,6 @@ def linear_peer(data) -> dict[str, dict[str, float]]:
         p = best.predict(x[s])
         out[s] = {"balanced_accuracy": balanced_accuracy_score(y[s] > data.train_median, p > data.train_median),
                   "r2": r2_score(y[s], p), "mae": mean_absolute_error(y[s], p)}
+        if predictions:
+            out[s]["prediction"] = p
     return out

@@ -27,6 +27,9 @@ class ModelConfig:
     cnn_channels: tuple[int, ...] = (32, 64, 128, 256, 256)  # one residual block each (+256 at 128^3)
     cnn_dense: int = 128  # 256 at 128^3
     pool: str = "max"  # down-sampling of each block: "max" (the paper) or "avg"
+    norm: str = "batch"  # normalisation in each block: "batch" (the paper) or "group" (8 groups at most)
+    input_pool: int = 1  # average-pool the input volumes by this factor first (1: none, the paper)
+    global_pool: bool = False  # False: flatten the last block (the paper); True: global average pool
     channels_last: bool = True  # run the convolutions in channels_last_3d (same maths, ~1.4x faster on CPU)
     # --- the connectivity MLP
     n_edges: int = 64_620  # 360 * 359 / 2
@@ -37,7 +40,9 @@ class ModelConfig:
     meta_hidden: tuple[int, ...] = (128, 64, 32)
     # --- the head
     head_hidden: tuple[int, ...] = (256, 256)
-    dropout: float = 0.1
+    dropout: float = 0.1  # in the residual blocks (Dropout3d), the metadata MLP and the head
+    head_dropout: float | None = None  # dropout of the dense layers only (the head, and the CNN's
+    # features before its dense layer); None: ``dropout`` in the head, none before the CNN's dense (the paper)
     n_outputs: int = 1  # 2 for binary targets (sigmoid + BCE on one-hot), 1 for continuous
     # --- regularisation: coefficient x mean(W^2) of every non-bias weight tensor
     l2: float = 1e-4
@@ -59,10 +64,12 @@ PRESETS: dict[str, ModelConfig] = {
     "paper": ModelConfig(),
     # The paper at 128^3: an extra 256 block, a 256-wide dense layer.
     "paper128": ModelConfig(side=128, cnn_channels=(32, 64, 128, 256, 256, 256), cnn_dense=256),
-    # Narrow, at 32^3: learns on a laptop CPU in minutes. Without dropout: on 800 training
-    # participants, Dropout3d(0.1) over 8-64 channels kept the training loss from falling (age
-    # from T1 + FLAIR, 8 epochs: test R^2 0.41 with dropout 0.1, 0.62 without; see the README).
-    "cpu": ModelConfig(side=32, cnn_channels=(8, 16, 32, 64), cnn_dense=64, conn_hidden=64,
+    # Ours, not the paper's: small, at 32^3, learns on a laptop CPU in a minute or two. Chosen on
+    # validation scores on 800 training participants (README, "What the `cpu` preset needed"):
+    # the volumes average-pooled to 16^3, one residual block of 16 channels, its 8^3 x 16 map
+    # flattened into the dense layer; no dropout in the block (Dropout3d over few channels kept
+    # the training loss from falling). Its training recipe is legibility.train.TRAINING_DEFAULTS.
+    "cpu": ModelConfig(side=32, input_pool=2, cnn_channels=(16,), cnn_dense=64, conn_hidden=64,
                        meta_hidden=(64, 32, 32), head_hidden=(64, 64), dropout=0.0),
 }
 
@@ -82,37 +89,51 @@ def preset(name: str, side: int | None = None, **overrides) -> ModelConfig:
 POOLS = {"max": nn.MaxPool3d, "avg": nn.AvgPool3d}
 
 
-class ResidualBlock(nn.Module):
-    """conv3 -> GELU -> conv3, plus a 1x1x1 skip conv; then BN -> GELU -> pool 2 -> dropout."""
+def norm3d(kind: str, channels: int) -> nn.Module:
+    """Batch norm (the paper) or group norm (at most 8 groups; the same in training and evaluation)."""
+    if kind == "batch":
+        return nn.BatchNorm3d(channels)
+    if kind == "group":
+        return nn.GroupNorm(next(g for g in (8, 4, 2, 1) if channels % g == 0), channels)
+    raise ValueError(f"norm must be 'batch' or 'group', got {kind!r}.")
 
-    def __init__(self, c_in: int, c_out: int, dropout: float, pool: str = "max"):
+
+class ResidualBlock(nn.Module):
+    """conv3 -> GELU -> conv3, plus a 1x1x1 skip conv; then norm -> GELU -> pool 2 -> dropout."""
+
+    def __init__(self, c_in: int, c_out: int, dropout: float, pool: str = "max", norm: str = "batch"):
         super().__init__()
         self.conv1 = nn.Conv3d(c_in, c_out, 3, padding=1)
         self.act = nn.GELU()
         self.conv2 = nn.Conv3d(c_out, c_out, 3, padding=1)
         self.skip = nn.Conv3d(c_in, c_out, 1)
-        self.post = nn.Sequential(nn.BatchNorm3d(c_out), nn.GELU(), POOLS[pool](2), nn.Dropout3d(dropout))
+        self.post = nn.Sequential(norm3d(norm, c_out), nn.GELU(), POOLS[pool](2), nn.Dropout3d(dropout))
 
     def forward(self, x):  # (B, c_in, S, S, S) -> (B, c_out, S/2, S/2, S/2)
         return self.post(self.conv2(self.act(self.conv1(x))) + self.skip(x))
 
 
 class VolumeEncoder(nn.Module):
-    """The 3D CNN: residual blocks, then flatten -> dense -> BN -> GELU."""
+    """The 3D CNN: (optional input pooling), residual blocks, then flatten (or global average
+    pooling) -> dense -> BN -> GELU."""
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         chans = (cfg.in_channels, *cfg.cnn_channels)
         self.channels_last = cfg.channels_last
-        self.blocks = nn.Sequential(*[ResidualBlock(a, b, cfg.dropout, cfg.pool)
+        self.inpool = nn.AvgPool3d(cfg.input_pool) if cfg.input_pool > 1 else nn.Identity()
+        self.blocks = nn.Sequential(*[ResidualBlock(a, b, cfg.dropout, cfg.pool, cfg.norm)
                                       for a, b in zip(chans, chans[1:], strict=False)])
-        final = cfg.side // 2 ** len(cfg.cnn_channels)
+        final = 1 if cfg.global_pool else cfg.side // cfg.input_pool // 2 ** len(cfg.cnn_channels)
         if final < 1:
             raise ValueError(f"side {cfg.side} is too small for {len(cfg.cnn_channels)} pooling blocks.")
-        self.dense = nn.Sequential(nn.Flatten(), nn.Linear(cfg.cnn_channels[-1] * final**3, cfg.cnn_dense),
+        gather = nn.Sequential(nn.AdaptiveAvgPool3d(1) if cfg.global_pool else nn.Identity(), nn.Flatten(),
+                               nn.Dropout(cfg.head_dropout or 0.0))
+        self.dense = nn.Sequential(gather, nn.Linear(cfg.cnn_channels[-1] * final**3, cfg.cnn_dense),
                                    nn.BatchNorm1d(cfg.cnn_dense), nn.GELU())
 
     def forward(self, x):  # (B, C, S, S, S) -> (B, cnn_dense)
+        x = self.inpool(x)  # (B, C, S/p, S/p, S/p)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last_3d)
         return self.dense(self.blocks(x))
@@ -143,7 +164,8 @@ class FusedModel(nn.Module):
         if not any(self.used.values()):
             raise ValueError("the model needs at least one input: volumes, connectivity or metadata.")
         width = cfg.cnn_dense + cfg.conn_hidden + cfg.meta_hidden[-1]
-        self.head = nn.Sequential(mlp((width, *cfg.head_hidden), cfg.dropout),
+        head_dropout = cfg.dropout if cfg.head_dropout is None else cfg.head_dropout
+        self.head = nn.Sequential(mlp((width, *cfg.head_hidden), head_dropout),
                                   nn.Linear(cfg.head_hidden[-1], cfg.n_outputs))
 
     def _branch(self, name, x, width, batch, ref):

@@ -11,7 +11,13 @@ from pathlib import Path
 
 from legibility import paths
 
-__all__ = ["run_paper", "summary"]
+__all__ = ["PAPER_SCALING", "run_paper", "summary"]
+
+# Notebook 07's scaling study at the main job's size: age only, one seed, a quarter, a half and
+# all of the training set (140, 280, 560 of its 700), at most 12 epochs and ~4,000 samples seen a model.
+# The full study is a documented command (README, "Is the limit the brain, or the data?").
+PAPER_SCALING = {"scaling_dir": "results/scaling", "scaling_targets": "age", "scaling_sizes": "0.25 0.5 1",
+                 "scaling_seeds": 1, "scaling_samples": 4000, "scaling_max_epochs": 12}
 
 
 def _accepted(nb_path: Path) -> set[str]:

@@ -36,10 +36,16 @@ __all__ = ["TRAINING_DEFAULTS", "TrainConfig", "load_predictor", "predict", "pre
            "train_model"]
 
 
-# Learning rate and batch size per preset. The paper's: Adam at 1e-4, batch 64. The cpu preset
-# sees ~800 participants: at batch 64 an epoch is only 12 steps, and at 1e-4 the narrow CNN
-# barely moved in 15 epochs (age R^2 0.40); batch 16 at 1e-3 reaches 0.72 in 16 epochs.
-TRAINING_DEFAULTS = {"paper": {"lr": 1e-4, "batch_size": 64}, "cpu": {"lr": 1e-3, "batch_size": 16}}
+# The training recipe of each preset; a TrainConfig field left at None takes its preset's value.
+# The paper's (SPEC "Training"): Adam at 1e-4, batch 64, a constant rate, augmentation with p 0.05.
+# The cpu preset's is ours, chosen on validation scores on ~800 training participants (README,
+# "What the `cpu` preset needed"; benchmarks/recipe_search.py).
+TRAINING_DEFAULTS = {
+    "paper": {"lr": 1e-4, "batch_size": 64, "weight_decay": 0.0, "schedule": "constant", "warmup_epochs": 0.0,
+              "ema": 0.0, "augment": True},
+    "cpu": {"lr": 3e-3, "batch_size": 64, "weight_decay": 0.05, "schedule": "cosine", "warmup_epochs": 1.0,
+            "ema": 0.995, "augment": False},
+}
 
 
 @dataclass
@@ -50,27 +56,33 @@ class TrainConfig:
     preset: str = "cpu"
     side: int = 32
     epochs: int = 50
-    batch_size: int | None = None  # None: the preset's (TRAINING_DEFAULTS)
-    lr: float | None = None  # None: the preset's (TRAINING_DEFAULTS)
+    batch_size: int | None = None  # None: the preset's (TRAINING_DEFAULTS), as every field at None below
+    lr: float | None = None  # peak learning rate
+    weight_decay: float | None = None  # > 0: AdamW with this decoupled weight decay; 0: Adam (the paper)
+    schedule: str | None = None  # "constant" (the paper) or "cosine": linear warm-up, then cosine to 0
+    warmup_epochs: float | None = None  # length of the warm-up of the "cosine" schedule
+    ema: float | None = None  # > 0: keep, evaluate and save a moving average of the weights (decay per step)
     patience: int = 30
     seed: int = 0
     device: str = "cpu"
     num_workers: int = 0
     data_size: int | None = None  # only the first N participants of each split (debugging)
     diagnostic: bool = False  # every input replaced by constant codes: tests the pipeline only
-    augment: bool = False  # small affine/elastic/histogram augmentations, p = 0.05
+    augment: bool | None = None  # small affine/elastic/histogram augmentations, p = 0.05
     voxel_standardise: bool = True  # centre/scale each voxel on the training set
     tensorboard: bool = False
     progress: bool = True
     shuffle_images: bool = False  # control: each participant reads another's images (same split)
+    model: dict = field(default_factory=dict)  # ModelConfig fields that override the preset's
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
         defaults = TRAINING_DEFAULTS.get(self.preset, TRAINING_DEFAULTS["paper"])
-        if self.batch_size is None:
-            self.batch_size = defaults["batch_size"]
-        if self.lr is None:
-            self.lr = defaults["lr"]
+        for key, value in defaults.items():
+            if getattr(self, key) is None:
+                setattr(self, key, value)
+        if self.schedule not in ("constant", "cosine"):
+            raise ValueError(f"schedule must be 'constant' or 'cosine', got {self.schedule!r}.")
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -295,7 +307,33 @@ def _refuse_finished(out: Path, cfg: TrainConfig):
 def _identity(cfg: TrainConfig, tgt: Target, inputs: InputSet) -> dict:
     return {"target": tgt.key, "inputs": inputs.label, "preset": cfg.preset, "side": cfg.side,
             "seed": cfg.seed, "batch_size": cfg.batch_size, "lr": cfg.lr, "diagnostic": cfg.diagnostic,
-            "data_size": cfg.data_size or 0}
+            "data_size": cfg.data_size or 0, "weight_decay": cfg.weight_decay, "schedule": cfg.schedule,
+            "warmup_epochs": cfg.warmup_epochs, "ema": cfg.ema, "augment": cfg.augment,
+            "epochs": cfg.epochs if cfg.schedule == "cosine" else None,  # the cosine's length
+            "model": json.dumps(cfg.model, sort_keys=True)}
+
+
+def learning_rate(cfg: TrainConfig, epoch: float) -> float:
+    """The learning rate at a fractional ``epoch``: constant, or a linear warm-up over
+    ``warmup_epochs`` then a cosine decay to 0 at ``cfg.epochs``."""
+    if cfg.schedule == "constant":
+        return cfg.lr
+    if epoch < cfg.warmup_epochs:
+        return cfg.lr * (epoch + 1e-3) / cfg.warmup_epochs
+    span = max(cfg.epochs - cfg.warmup_epochs, 1e-9)
+    return float(cfg.lr * 0.5 * (1 + np.cos(np.pi * min((epoch - cfg.warmup_epochs) / span, 1.0))))
+
+
+@torch.no_grad()
+def _ema_update(ema: nn.Module, model: nn.Module, decay: float, step: int):
+    """ema <- d * ema + (1 - d) * model, over weights and float buffers (BN statistics), with
+    d = min(decay, (1 + step) / (10 + step)): the early average forgets the initial weights fast."""
+    decay = min(decay, (1 + step) / (10 + step))
+    for e, m in zip(ema.state_dict().values(), model.state_dict().values(), strict=True):
+        if e.dtype.is_floating_point:
+            e.mul_(decay).add_(m, alpha=1 - decay)
+        else:
+            e.copy_(m)
 
 
 # ----------------------------------------------------------------------------- training
@@ -391,9 +429,13 @@ def train_model(cache: Cache, cfg: TrainConfig, outpath, restore: bool = False, 
     mcfg = preset(cfg.preset, side=cache.side, use_volumes=bool(data.channels),
                   use_connectivity=data.conn is not None, use_metadata=bool(inputs.blocks),
                   in_channels=max(len(data.channels), 1), n_edges=data.n_edges(),
-                  n_metadata=len(metadata_columns(tgt)), n_outputs=2 if tgt.is_binary else 1)
+                  n_metadata=len(metadata_columns(tgt)), n_outputs=2 if tgt.is_binary else 1, **cfg.model)
     model = FusedModel(mcfg).to(device)
-    opt = torch.optim.Adam([p for _, p in model.trainable()], lr=cfg.lr)
+    params = [p for _, p in model.trainable()]
+    opt = (torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay) if cfg.weight_decay > 0
+           else torch.optim.Adam(params, lr=cfg.lr))
+    ema = copy.deepcopy(model) if cfg.ema > 0 else None  # what is evaluated and kept when set
+    judged = ema if ema is not None else model
     loss_fn = _loss_fn(tgt.is_binary)
     ident = _identity(cfg, tgt, inputs)
     last, best_path = out / "last.pt", out / "best_model.pt"
@@ -410,6 +452,8 @@ def train_model(cache: Cache, cfg: TrainConfig, outpath, restore: bool = False, 
     if ck is not None:
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
+        if ema is not None:
+            ema.load_state_dict(ck["ema"])
         history, start = ck["history"], ck["epoch"] + 1
         best_val, best_epoch, bad = ck["best_val"], ck["best_epoch"], ck["bad_epochs"]
         if best_path.exists():
@@ -440,7 +484,9 @@ def train_model(cache: Cache, cfg: TrainConfig, outpath, restore: bool = False, 
         total, count = 0.0, 0
         chunks = [order[s:s + cfg.batch_size] for s in range(0, len(order), cfg.batch_size)]
         seeds = rng.integers(2**31, size=len(chunks))  # one generator per batch: same with any workers
-        for b in _batches(data, chunks, seeds, cfg):
+        for step, b in enumerate(_batches(data, chunks, seeds, cfg)):
+            for group in opt.param_groups:
+                group["lr"] = learning_rate(cfg, epoch + step / len(chunks))
             b = _to(b, device)
             with _autocast(device):
                 fit = loss_fn(model(b).float(), b["target"])
@@ -448,20 +494,23 @@ def train_model(cache: Cache, cfg: TrainConfig, outpath, restore: bool = False, 
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            if ema is not None:
+                _ema_update(ema, model, cfg.ema, epoch * len(chunks) + step)
             total += fit.item() * len(b["target"])
             count += len(b["target"])
-        _, val_loss = _predict_rows(model, data, data.rows["val"], device, cfg.batch_size)
+        _, val_loss = _predict_rows(judged, data, data.rows["val"], device, cfg.batch_size)
         row = {"epoch": epoch, "train_loss": total / max(count, 1), "val_loss": val_loss,
                "seconds": time.perf_counter() - t0, "pid": os.getpid()}  # pid: shows where a resume took over
         history.append(row)
         if val_loss < best_val:
             best_val, best_epoch, bad = val_loss, epoch, 0
-            best_state = copy.deepcopy(model.state_dict())
-            _atomic_save(_predictor_state(model, data, mcfg, cfg, tgt, inputs, best_epoch), best_path)
+            best_state = copy.deepcopy(judged.state_dict())
+            _atomic_save(_predictor_state(judged, data, mcfg, cfg, tgt, inputs, best_epoch), best_path)
         else:
             bad += 1
         _atomic_save({"identity": ident, "model": model.state_dict(), "optimizer": opt.state_dict(),
-                      "epoch": epoch, "history": history, "best_val": best_val, "best_epoch": best_epoch,
+                      **({"ema": ema.state_dict()} if ema is not None else {}), "epoch": epoch,
+                      "history": history, "best_val": best_val, "best_epoch": best_epoch,
                       "bad_epochs": bad}, last)
         _atomic_csv(pd.DataFrame(history), out / "training_progress.csv")  # watchable while it runs
         if writer:
@@ -470,9 +519,9 @@ def train_model(cache: Cache, cfg: TrainConfig, outpath, restore: bool = False, 
     if writer:
         writer.close()
     if best_state is not None:
-        model.load_state_dict(best_state)
+        judged.load_state_dict(best_state)
     minutes = (history[-1]["seconds"] if history else 0.0) / 60
-    return _evaluate(model, data, cfg, tgt, inputs, out, history, minutes, device)
+    return _evaluate(judged, data, cfg, tgt, inputs, out, history, minutes, device)
 
 
 def _predictor_state(model, data: ModelData, mcfg: ModelConfig, cfg: TrainConfig, tgt, inputs, epoch) -> dict:

@@ -373,8 +373,56 @@ heads.round(3)
 """),
 ]
 
+SCALING = [
+    ("md", """
+# 07 · Is the limit the brain, or the data?
+
+The deep model and its linear peer trained on nested subsets of the training set (each larger
+set holds the smaller ones; the same validation and test sets for all), scored on the test set
+beside the ground-truth ceiling: how close each learner comes to what the images carry, as the
+cohort grows. The deep model sees about `samples` training participants at every size (epochs =
+samples / size, with early stopping), so its cost does not grow with the size.
+"""),
+    ("parameters", """
+data_path: str = "results/data/synthetic"  # dataset folder or manifest CSV (notebook 01 writes this one)
+scaling_dir: str = "results/scaling"  # scaling.csv and the model folders
+scaling_targets: str = "age sex"  # space-separated target keys
+scaling_inputs: str = "t1 flair"  # space-separated input keys
+scaling_sizes: str = "250 500 1000 2000 4000"  # training sizes, nested; 1 or less is a fraction of the training set
+scaling_seeds: int = 2  # seeds per size
+scaling_samples: int = 16000  # training participants seen per deep model
+scaling_max_epochs: int = 40  # most epochs per deep model (early stopping may end sooner)
+preset: str = "cpu"  # "cpu" (narrow, 32^3) or "paper"
+figures_dir: str = "figures"  # where figures are saved
+"""),
+    ("code", """
+from legibility.figures import save_figure
+from legibility.figures.scaling import plot_scaling
+from legibility.scaling import ScalingConfig, scaling_study
+"""),
+    ("code", """
+config = ScalingConfig(targets=tuple(scaling_targets.split()), inputs=tuple(scaling_inputs.split()),
+                       sizes=tuple(float(n) for n in scaling_sizes.split()), seeds=scaling_seeds,
+                       samples=scaling_samples, max_epochs=scaling_max_epochs, preset=preset)
+table = scaling_study(data_path, scaling_dir, config)
+table.round(3)
+"""),
+    ("md", "## Score against training size"),
+    ("code", """
+fig = plot_scaling(table)
+save_figure(fig, "scaling", figures_dir)
+"""),
+    ("md", "## The gap to the ceiling at each size (mean over seeds)"),
+    ("code", """
+gap = table.assign(gap=table.ceiling - table.test_score).pivot_table(
+    index=["target", "n_train"], columns="learner", values="gap")
+gap.round(3)
+"""),
+]
+
 NOTEBOOKS = {"01_cohort.ipynb": COHORT, "02_train.ipynb": TRAIN, "03_sweep.ipynb": SWEEP,
-             "04_evaluate.ipynb": EVALUATE, "05_domain_effects.ipynb": DOMAIN_EFFECTS, "06_figures.ipynb": FIGURES}
+             "04_evaluate.ipynb": EVALUATE, "05_domain_effects.ipynb": DOMAIN_EFFECTS, "06_figures.ipynb": FIGURES,
+             "07_scaling.ipynb": SCALING}
 
 if __name__ == "__main__":
     for name, cells in NOTEBOOKS.items():

@@ -42,7 +42,8 @@ def test_layout_written_and_read_back(tiny_cohort):
 
 def test_ground_truth_covers_the_grid(tiny_cohort):
     gt = pd.read_csv(tiny_cohort / paths.GROUND_TRUTH)
-    assert list(gt.columns) == list(METRIC_COLUMNS)
+    assert list(gt.columns) == [*METRIC_COLUMNS, "ceiling_se"]
+    assert (gt.ceiling_se > 0).all()
     assert len(gt) == 700
     sex = gt[(gt.Target == "Sex (Male)") & (gt.Inputs == "FLAIR + T1")]["Balanced accuracy"].item()
     assert sex > 0.95

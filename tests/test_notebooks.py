@@ -76,14 +76,18 @@ def test_paper_pipeline_runs_every_notebook_in_order(tmp_path):
     sweep_dir, figs, analysis = tmp_path / "sweep", tmp_path / "figs", tmp_path / "analysis"
     params = {"synthetic_dir": str(tmp_path / "data"), "n_participants": 24, "side": 32, "ceiling_n": 1000,
               "epochs": 1, "patience": 1, "batch_size": 8, "grid": str(grid), "outpath": str(sweep_dir),
-              "sweep_dir": str(sweep_dir), "target": "sex", "figures_dir": str(figs), "out_dir": str(analysis)}
+              "sweep_dir": str(sweep_dir), "target": "sex", "figures_dir": str(figs), "out_dir": str(analysis),
+              "scaling_dir": str(tmp_path / "scaling"), "scaling_targets": "age", "scaling_sizes": "0.5 1",
+              "scaling_seeds": 1, "scaling_max_epochs": 1}
     done = run_paper(params, results_dir=tmp_path / "results", progress=False)
     assert [p.name for p in done] == ["01_cohort.ipynb", "02_train.ipynb", "03_sweep.ipynb", "04_evaluate.ipynb",
-                                      "05_domain_effects.ipynb", "06_figures.ipynb"]
+                                      "05_domain_effects.ipynb", "06_figures.ipynb", "07_scaling.ipynb"]
     metrics = pd.read_csv(sweep_dir / "metrics_comparison_test.csv")
     assert len(metrics) == 4
     log = pd.read_csv(sweep_dir / "sweep_log.csv").set_index("model")
     assert log.loc["sex__t1-flair", "status"] == "skipped"  # notebook 02 trained it; the sweep reused it
+    scaling = pd.read_csv(tmp_path / "scaling" / "scaling.csv")
+    assert len(scaling) == 4  # half and all of the training set, deep and linear
     for stem in ("best_vs_ceiling", "domain_effects", "performance_grid", "training_efficiency", "networks"):
         assert (figs / f"{stem}.png").exists(), stem
     effects = pd.read_csv(analysis / "domain_effects.csv")

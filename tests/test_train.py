@@ -232,3 +232,19 @@ def test_linear_peer_fits_at_most_its_cap_of_training_participants(cache, monkey
     assert seen[0] == 10 < len(data.rows["train"])
     assert seen[1:] == [len(data.rows["val"]), len(data.rows["test"])]
     assert np.isfinite(out["test"]["r2"])
+
+
+def test_paper_preset_keeps_the_papers_rules_and_cpu_its_recipe():
+    from legibility.train import TrainConfig, learning_rate
+
+    paper = TrainConfig(target="age", inputs=("t1",), preset="paper", epochs=10)
+    assert (paper.lr, paper.batch_size, paper.weight_decay, paper.schedule, paper.ema, paper.augment) == \
+        (1e-4, 64, 0.0, "constant", 0.0, True)
+    assert {learning_rate(paper, e) for e in (0, 0.5, 5, 9.9)} == {1e-4}
+    cpu = TrainConfig(target="age", inputs=("t1",), preset="cpu", epochs=10)
+    assert (cpu.weight_decay > 0, cpu.ema > 0, cpu.schedule) == (True, True, "cosine")
+    lrs = [learning_rate(cpu, e) for e in (0, 0.5, 1, 5.5, 10)]
+    assert lrs[0] < lrs[1] < lrs[2] == pytest.approx(cpu.lr)  # warm-up, then the peak
+    assert lrs[2] > lrs[3] > lrs[4] == pytest.approx(0.0)  # cosine down to 0
+    with pytest.raises(ValueError, match="schedule must be"):
+        TrainConfig(target="age", inputs=("t1",), schedule="linear")

@@ -1,0 +1,174 @@
+"""The search for the `cpu` preset's training recipe (issue 12), on validation scores only.
+
+Each recipe is one change to the training (TrainConfig fields, and ModelConfig fields through
+``model``), trained with the ``cpu`` preset at 32^3 for age from T1 + FLAIR on a synthetic
+cohort. The table keeps each recipe's validation R^2, its linear peer's validation R^2 and its
+minutes; test scores are not read, except for the one recipe named with ``--final``, once the
+choice is made.
+
+Usage:
+    python benchmarks/recipe_search.py --inpath DATA [--only NAME ...] [--threads 1]
+    python benchmarks/recipe_search.py --inpath DATA --final NAME --target age sex worry
+
+Each finished run is written to ``--work/<target>__<name>.json``, so the search resumes, and two
+processes (``--only`` with different names) may share a work folder. Every call rewrites
+benchmarks/results/recipe_search.{csv,md} from the finished runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from legibility.data.cache import build_cache
+from legibility.data.layout import load_dataset
+from legibility.train import TRAINING_DEFAULTS, TrainConfig, train_model
+
+RESULTS = Path(__file__).resolve().parent / "results"
+INPUTS = {"age": "t1 flair", "sex": "t1 flair", "worry": "t1 flair dwi"}
+
+# name: (what changes, TrainConfig fields). After "before", each recipe says what it changes
+# from the one it names; all but "before" train for 20 epochs with patience 20 (or 40). The
+# full-resolution network cost ~15x the pooled ones on the shared machine (30 min a run), so the
+# variants were tried on 16^3 inputs. The chosen recipe is "shallow_batch64", now the cpu preset.
+# Every field is explicit, so the search replays whatever the presets' defaults become.
+OLD_MODEL = {"input_pool": 1, "cnn_channels": (8, 16, 32, 64)}  # the cpu preset's network before issue 12
+BASE = {"epochs": 20, "patience": 20, "lr": 1e-3, "batch_size": 16, "weight_decay": 0.05, "schedule": "cosine",
+        "warmup_epochs": 1.0, "ema": 0.0, "augment": False, "model": OLD_MODEL}
+POOLED = {**BASE, "ema": 0.995, "model": {"input_pool": 2, "cnn_channels": (16, 32, 64)}}
+
+
+def _on_pooled(**changes) -> dict:
+    model = {**POOLED["model"], **changes.pop("model", {})}
+    return {**POOLED, **changes, "model": model}
+
+
+SHALLOW = {**POOLED, "model": {"input_pool": 2, "cnn_channels": (16,)}}
+
+
+def _on_shallow(**changes) -> dict:
+    model = {**SHALLOW["model"], **changes.pop("model", {})}
+    return {**SHALLOW, **changes, "model": model}
+
+
+RECIPES = {
+    "before": ("the cpu preset before issue 12: Adam 1e-3, batch 16, 16 epochs, patience 8",
+               {**BASE, "epochs": 16, "patience": 8, "weight_decay": 0.0, "schedule": "constant"}),
+    "input_pool": ("input average-pooled to 16^3, blocks 16-32-64; AdamW (weight decay 0.05), cosine schedule "
+                   "with 1 epoch of warm-up, a moving average of the weights (decay up to 0.995 a step), 20 epochs",
+                   POOLED),
+    "shallow": ("input_pool with one block (16 channels): 8^3 x 16 features into the dense layer", SHALLOW),
+    "shallow_no_ema": ("shallow without the moving average", _on_shallow(ema=0.0)),
+    "shallow_avg": ("shallow + average instead of max pooling", _on_shallow(model={"pool": "avg"})),
+    "shallow_wd": ("shallow + weight decay 0.5", _on_shallow(weight_decay=0.5)),
+    "shallow_dropout": ("shallow + dropout 0.3 in the dense layers (the head, and before the CNN's dense)",
+                        _on_shallow(model={"head_dropout": 0.3})),
+    "shallow_wide": ("shallow with 32 channels", _on_shallow(model={"cnn_channels": (32,)})),
+    "shallow_gap": ("shallow + global average pooling instead of flatten", _on_shallow(model={"global_pool": True})),
+    "shallow_group_norm": ("shallow + group norm instead of batch norm", _on_shallow(model={"norm": "group"})),
+    "shallow_augment": ("shallow + augmentation (affine, elastic, histogram shift; p 0.05)",
+                        _on_shallow(augment=True)),
+    "shallow_40": ("shallow, 40 epochs", _on_shallow(epochs=40, patience=40)),
+    "shallow_batch64": ("shallow, batch 64 at lr 3e-3", _on_shallow(batch_size=64, lr=3e-3)),
+    "shallow_lr3e-4": ("shallow, lr 3e-4", _on_shallow(lr=3e-4)),
+    "b64_avg": ("shallow_batch64 + average pooling", _on_shallow(batch_size=64, lr=3e-3, model={"pool": "avg"})),
+    "b64_lr1e-3": ("shallow, batch 64 at lr 1e-3", _on_shallow(batch_size=64, lr=1e-3)),
+    "b64_no_ema": ("shallow_batch64 without the moving average", _on_shallow(batch_size=64, lr=3e-3, ema=0.0)),
+    "b64_constant": ("shallow_batch64 at a constant rate, Adam (no weight decay)",
+                     _on_shallow(batch_size=64, lr=3e-3, schedule="constant", weight_decay=0.0)),
+    "b128": ("shallow, batch 128 at lr 6e-3", _on_shallow(batch_size=128, lr=6e-3)),
+    "b64_40": ("shallow_batch64, 40 epochs", _on_shallow(batch_size=64, lr=3e-3, epochs=40, patience=40)),
+    "b64_wide": ("shallow_batch64 with 32 channels",
+                 _on_shallow(batch_size=64, lr=3e-3, model={"cnn_channels": (32,)})),
+    "shallow_ema999": ("shallow, moving-average decay up to 0.999", _on_shallow(ema=0.999)),
+    "shallow_head1": ("shallow, one hidden layer in the head", _on_shallow(model={"head_hidden": (64,)})),
+}
+
+
+def run(cache, target: str, name: str, work: Path, seed: int = 0, final: bool = False) -> dict:
+    """Train one recipe; its validation scores (and test, read only by ``--final``) as a dict."""
+    _, fields = RECIPES[name]
+    fields = {k: (dict(v) if isinstance(v, dict) else v) for k, v in fields.items()}
+    cfg = TrainConfig(target=target, inputs=tuple(INPUTS[target].split()), preset="cpu", side=32, seed=seed,
+                      progress=False, **fields)
+    t = time.perf_counter()
+    train_model(cache, cfg, work / f"{target}__{name}__{seed}")
+    minutes = (time.perf_counter() - t) / 60
+    metrics = pd.read_csv(next((work / f"{target}__{name}__{seed}").glob("*/metrics.csv")))
+    progress = pd.read_csv(next((work / f"{target}__{name}__{seed}").glob("*/training_progress.csv")))
+    metric = "Balanced accuracy" if target != "age" else "r2"
+    peer = f"linear_{'balanced_accuracy' if metric != 'r2' else 'r2'}"
+    out = {"target": target, "recipe": name, "change": RECIPES[name][0], "seed": seed, "metric": metric,
+           "minutes": minutes, "epochs_run": len(progress), "best_epoch": int(progress["val_loss"].idxmin()),
+           "final_train_loss": float(progress["train_loss"].iloc[-1])}
+    for mode, split in (("Validation", "val"), ("Test", "test")) if final else (("Validation", "val"),):
+        row = metrics[metrics["Mode"] == mode].iloc[0]
+        out[f"{split}_score"] = float(row[metric])
+        out[f"{split}_linear_peer"] = float(row[peer])
+        out[f"{split}_ci"] = f"{row['ci_low']:.3f} to {row['ci_high']:.3f}"
+    return out
+
+
+def write_tables(work: Path, final: str | None):
+    runs = [json.loads(p.read_text()) for p in sorted(work.glob("*.json"))]
+    if not runs:
+        return
+    df = pd.DataFrame(runs)
+    df["change"] = [RECIPES[r][0] if r in RECIPES else c for r, c in zip(df.recipe, df.change, strict=True)]
+    order = {n: i for i, n in enumerate(RECIPES)}
+    df = df.sort_values(["target", "recipe", "seed"], key=lambda c: c.map(order) if c.name == "recipe" else c)
+    shown = df[["target", "recipe", "change", "seed", "metric", "val_score", "val_linear_peer", "epochs_run",
+                "best_epoch", "final_train_loss", "minutes"]]
+    shown.to_csv(RESULTS / "recipe_search.csv", index=False)
+    md = ["| target | recipe | change | seed | metric | validation | linear peer (validation) | best epoch | "
+          "final train loss | minutes |", "|---|---|---|---|---|---|---|---|---|---|"]
+    md += [f"| {r.target} | {r.recipe} | {r.change} | {r.seed} | {r.metric} | {r.val_score:.3f} | "
+           f"{r.val_linear_peer:.3f} | {r.best_epoch} | {r.final_train_loss:.4f} | {r.minutes:.1f} |"
+           for r in shown.itertuples()]
+    text = (f"Recipe search for the cpu preset (32^3, T1 + FLAIR; validation scores only). "
+            f"{time.strftime('%Y-%m-%d')}, {torch.get_num_threads()} torch thread(s) per run on a 2-core machine "
+            f"shared with other jobs; the cpu preset's defaults now: {TRAINING_DEFAULTS['cpu']}.\n\n"
+            + "\n".join(md) + "\n")
+    if final:
+        fin = df[df["recipe"] == final]
+        text += (f"\nThe recipe chosen on validation, `{final}`, scored once on the test set:\n\n"
+                 "| target | metric | validation | test | 95% CI | linear peer (test) |\n|---|---|---|---|---|---|\n")
+        text += "".join(f"| {r.target} | {r.metric} | {r.val_score:.3f} | {r.test_score:.3f} | {r.test_ci} | "
+                        f"{r.test_linear_peer:.3f} |\n" for r in fin.itertuples())
+    (RESULTS / "recipe_search.md").write_text(text)
+    print(text)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--inpath", required=True)
+    ap.add_argument("--work", default="/tmp/recipe/search", help="one folder per run and its json")
+    ap.add_argument("--only", nargs="*", default=None, help="recipes to run (default: all)")
+    ap.add_argument("--target", nargs="*", default=["age"], choices=list(INPUTS))
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument("--final", default=None, help="the recipe chosen on validation: report its test scores")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    cache = build_cache(load_dataset(args.inpath), 32)
+    names = [args.final] if args.final else (args.only or list(RECIPES))
+    for target in args.target:
+        for name in names:
+            done = work / f"{target}__{name}.json"
+            if done.exists():
+                continue
+            row = run(cache, target, name, work, final=bool(args.final))
+            done.write_text(json.dumps(row))
+            print(json.dumps({k: v for k, v in row.items() if not k.startswith("test")}))
+    write_tables(work, args.final)
+
+
+if __name__ == "__main__":
+    main()
