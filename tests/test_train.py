@@ -89,7 +89,10 @@ def test_trains_and_writes_outputs(cache, tmp_path):
     assert {"n", "ci_metric", "ci_low", "ci_high", "seed", "device", "linear_balanced_accuracy",
             "linear_r2", "linear_mae"} <= set(m.columns)
     assert (m.r2 == 0).all()
-    assert row["Balanced accuracy"] >= 0
+    test_row = m[m.Mode == "Test"].iloc[0]
+    assert row["Balanced accuracy"] == pytest.approx(test_row["Balanced accuracy"])  # the returned row is the test one
+    assert test_row.ci_low <= test_row["Balanced accuracy"] <= test_row.ci_high
+    assert test_row.n == int((cache.table.split == "test").sum())
     state = torch.load(out / "best_model.pt", weights_only=True)
     assert {"model", "model_config", "target_transform", "metadata_normaliser", "voxel_standardiser"} <= set(state)
 
