@@ -41,7 +41,7 @@ def _cmd_ukb(args) -> int:
         print(ukb.fields_table())
         return 0
     if not (args.fields and args.imaging and args.out):
-        raise ValueError("--fields, --imaging and --out are required (or --fields-table).")
+        raise ValueError("--fields, --imaging and --out are required (or --fields_table).")
     info = ukb.convert_ukb(args.fields, args.imaging, args.out, format=args.format, connectivity=args.connectivity,
                            instance=args.instance, drop_implausible=args.drop_implausible, seed=args.seed)
     found = ", ".join(f"{k} {v}" for k, v in info["found"].items())
@@ -257,7 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--regions", type=int, default=96, help="brain regions carrying the many small effects (>= 25)")
     c.add_argument("--nodes", type=int, default=100, help="connectivity nodes (the paper used 360)")
     c.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
-    c.add_argument("--ceiling-n", dest="ceiling_n", type=int, default=20_000,
+    c.add_argument("--ceiling_n", dest="ceiling_n", type=int, default=20_000,
                    help="sample size for the ground-truth ceilings")
     c.add_argument("--format", default="paper", choices=("paper", "bids"),
                    help="the paper's TRAIN/TEST layout or a BIDS dataset")
@@ -271,10 +271,10 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--connectivity", default="25751",
                    help="network-matrix field 25750-25753, a folder of <eid>.npy|.tsv, or none")
     u.add_argument("--instance", type=int, default=2, help="imaging visit of the bulk files")
-    u.add_argument("--drop-implausible", dest="drop_implausible", action="store_true",
+    u.add_argument("--drop_implausible", dest="drop_implausible", action="store_true",
                    help="leave out participants with implausible values (listed in excluded.csv) instead of stopping")
     u.add_argument("--seed", type=int, default=None, help="seed of the 80:20 split (default 0)")
-    u.add_argument("--fields-table", dest="fields_table", action="store_true",
+    u.add_argument("--fields_table", dest="fields_table", action="store_true",
                    help="print how each characteristic is derived from the showcase, and stop")
     u.set_defaults(func=_cmd_ukb)
 
@@ -416,12 +416,12 @@ def _interrupted(args) -> str:
 
 def _add_bids_flags(parser):
     g = parser.add_argument_group("BIDS input (also LEGIBILITY_BIDS_SPACE, _SESSION, _RUN, _DWI_DESC)")
-    g.add_argument("--bids-space", dest="bids_space", default=None,
+    g.add_argument("--bids_space", dest="bids_space", default=None,
                    help="space- of the images: a label, MNI152 (default: any MNI152 variant, else raw) or raw")
-    g.add_argument("--bids-session", dest="bids_session", default=None,
+    g.add_argument("--bids_session", dest="bids_session", default=None,
                    help="session to take when a participant has several (default: the first)")
-    g.add_argument("--bids-run", dest="bids_run", default=None, help="run to take (default: the lowest)")
-    g.add_argument("--bids-dwi-desc", dest="bids_dwi_desc", default=None,
+    g.add_argument("--bids_run", dest="bids_run", default=None, help="run to take (default: the lowest)")
+    g.add_argument("--bids_dwi_desc", dest="bids_dwi_desc", default=None,
                    help="desc- of the diffusion scalar map (default FA)")
 
 

@@ -28,7 +28,6 @@ __all__ = [
     "model_name",
     "parse_inputs_label",
     "target",
-    "targets_in",
 ]
 
 
@@ -130,10 +129,6 @@ def target(name: str) -> Target:
     raise KeyError(
         f"Unknown target '{name}'.{hint} Valid targets: {', '.join(TARGETS)}."
     )
-
-
-def targets_in(domain: str) -> list[Target]:
-    return [t for t in TARGETS.values() if t.domain == domain]
 
 
 # ----------------------------------------------------------------------------- inputs

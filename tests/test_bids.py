@@ -25,7 +25,7 @@ def bids_cohort(tmp_path_factory):
     """`legibility cohort --format bids`: 40 participants at 16^3."""
     out = tmp_path_factory.mktemp("bids") / "data"
     assert main(["cohort", "--out", str(out), "--n", "40", "--side", "16", "--seed", "5", "--regions", "32",
-                 "--nodes", "12", "--ceiling-n", "2000", "--workers", "2", "--format", "bids"]) == 0
+                 "--nodes", "12", "--ceiling_n", "2000", "--workers", "2", "--format", "bids"]) == 0
     return out
 
 
@@ -175,15 +175,15 @@ def test_two_runs_take_the_lowest_unless_told(bids_copy, capsys):
     t1.rename(t1.with_name(f"{sub}_run-1_T1w.nii.gz"))
     row = load_dataset(bids_copy).table.set_index("biobank_id").loc[sub.removeprefix("sub-")]
     assert "run-1" in row.path_t1
-    assert main(["check", "--inpath", str(bids_copy), "--bids-run", "2"]) == 0
+    assert main(["check", "--inpath", str(bids_copy), "--bids_run", "2"]) == 0
     assert "runs [1, 2]): took the first session and run 2" in capsys.readouterr().out
 
 
 def test_a_space_that_is_not_there(bids_copy, capsys):
     with pytest.raises(DataError, match="no dwi image in space-MNI152NLin6Asym. Spaces present: "
-                                        "MNI152NLin2009aSym.*--bids-space"):
+                                        "MNI152NLin2009aSym.*--bids_space"):
         load_dataset(bids_copy, bids=BidsOptions(space="MNI152NLin6Asym"))
-    assert main(["check", "--inpath", str(bids_copy), "--bids-space", "MNI152NLin6Asym"]) == 2
+    assert main(["check", "--inpath", str(bids_copy), "--bids_space", "MNI152NLin6Asym"]) == 2
     assert "Spaces present" in capsys.readouterr().err
     ds = load_dataset(bids_copy, bids=BidsOptions(space="raw"))  # raw: no diffusion map (derivatives only)
     assert ds.table.path_t1.str.len().gt(0).all()

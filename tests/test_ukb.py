@@ -163,7 +163,7 @@ def test_implausible_values_name_the_field_and_eid(ukb_source, tmp_path):
     eid = ex.eid.iloc[3]
     ex.loc[3, "30020-0.0"] = "140"  # g/L where g/dL is expected
     ex.to_csv(tmp_path / "extract.csv", index=False)
-    with pytest.raises(DataError, match=f"eid {eid}: field 30020-0.0 \\(hb\\) is 140.*--drop-implausible"):
+    with pytest.raises(DataError, match=f"eid {eid}: field 30020-0.0 \\(hb\\) is 140.*--drop_implausible"):
         ukb.convert_ukb(tmp_path / "extract.csv", ukb_source["bulk"], tmp_path / "out", progress=False)
     info = ukb.convert_ukb(tmp_path / "extract.csv", ukb_source["bulk"], tmp_path / "out2", drop_implausible=True,
                            connectivity="none", progress=False)
@@ -190,7 +190,7 @@ def test_extract_column_styles(tmp_path):
 
 def test_fields_table_covers_every_characteristic(capsys):
     assert [f.column for f in ukb.FIELDS] == list(TARGETS)
-    assert main(["ukb", "--fields-table"]) == 0
+    assert main(["ukb", "--fields_table"]) == 0
     printed = capsys.readouterr().out
     for f in ukb.FIELDS:
         assert f"| {f.column} | {', '.join(map(str, f.fields))} |" in printed

@@ -177,7 +177,7 @@ def _in_space(cands: pd.DataFrame, modality: str, opts: BidsOptions, root: Path,
         labels = sorted(set(space[match]))
         if len(labels) > 1:
             raise DataError(f"{root}: {modality} images exist in several spaces matching "
-                            f"'{opts.space}' ({', '.join(labels)}); choose one with --bids-space.")
+                            f"'{opts.space}' ({', '.join(labels)}); choose one with --bids_space.")
         return cands[match]
     present = sorted(set(space.dropna()))
     if not present or (opts.space == DEFAULT_SPACE and space.isna().any()):
@@ -185,8 +185,8 @@ def _in_space(cands: pd.DataFrame, modality: str, opts: BidsOptions, root: Path,
                      f"(they must already be on one grid)")
         return cands[space.isna()]
     raise DataError(f"{root}: no {modality} image in space-{opts.space}. Spaces present: "
-                    f"{', '.join(present) or 'none (raw images only: use --bids-space raw)'}; "
-                    f"choose one with --bids-space.")
+                    f"{', '.join(present) or 'none (raw images only: use --bids_space raw)'}; "
+                    f"choose one with --bids_space.")
 
 
 def _pick(group: pd.DataFrame, modality: str, opts: BidsOptions, several: list):
@@ -260,7 +260,7 @@ def read_bids(root, options: BidsOptions | None = None) -> tuple[pd.DataFrame, l
                    (f"run {opts.run}" if opts.run is not None else "the lowest run")
             notes.append(f"{len(several)} participant(s) have several sessions or runs of {m} (e.g. sub-{sub}: "
                          f"sessions {ses or '-'}, runs {runs or '-'}): took {took}; choose with "
-                         f"--bids-session / --bids-run")
+                         f"--bids_session / --bids_run")
         orphans = sorted(set(chosen) - ids)
         if orphans:
             notes.append(f"{len(orphans)} participant(s) have {m} files but no row in participants.tsv "

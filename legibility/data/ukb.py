@@ -6,7 +6,7 @@ and one column per field, instance and array index, ``<field>-<instance>.<array>
 exports (``p31_i0``, ``p20002_i2_a3``) and ``.tab`` names (``f.31.0.0``) are renamed to that form.
 
 :data:`FIELDS` is the one table of how each of the 25 characteristics is derived (field,
-instances tried, coding, derivation); ``legibility ukb --fields-table`` prints it. The codings
+instances tried, coding, derivation); ``legibility ukb --fields_table`` prints it. The codings
 are the paper's as this project states them (``COHORT_FACTS.md``): binary columns 0/1 with
 1 = male / right-handed / yes, ``smoking`` = ever smoked.
 
@@ -357,7 +357,7 @@ def convert_ukb(fields, imaging, out, format: str = "paper", connectivity="25751
     if bad_rows and not drop_implausible:
         eid, col, src, val, why = bad_rows[0]
         raise DataError(f"eid {eid}: field {src} ({col}) is {val:g}, {why} ({len(bad_rows)} such value(s)). "
-                        f"Check the extract's units, or pass --drop-implausible to leave these participants "
+                        f"Check the extract's units, or pass --drop_implausible to leave these participants "
                         f"out (they are listed in excluded.csv).")
 
     # Imaging found per participant.
