@@ -80,7 +80,8 @@ def summary(parameters: dict, results_dir=None) -> str:
     if best_path.exists():
         best = pd.read_csv(best_path)
         best["test 95% CI"] = [f"[{lo:.3f}, {hi:.3f}]" for lo, hi in zip(best.ci_low, best.ci_high, strict=True)]
-        cols = ["Target", "Inputs", "metric", "val_score", "test_score", "test 95% CI", "linear_peer", "ceiling"]
+        cols = ["Target", "Inputs", "metric", "val_score", "test_score", "test 95% CI", "linear_peer", "ceiling",
+                "ceiling_se"]
         lines += ["", f"best model per target (chosen on validation, scored on test; {best_path}):",
                   best[cols].to_string(index=False, float_format="%.3f")]
     return "\n".join(lines)
