@@ -24,6 +24,23 @@ def test_committed_without_outputs_and_with_parameters(path):
             assert cell.execution_count is None
 
 
+def test_committed_notebooks_are_what_their_source_generates():
+    """``scripts/make_notebooks.py`` is the notebooks' source: a notebook edited by hand (or a
+    source edited without regenerating) fails here. Fix: edit the script, then run
+    ``python scripts/make_notebooks.py``."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_notebooks", ROOT / "scripts" / "make_notebooks.py")
+    source = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(source)
+    assert sorted(source.NOTEBOOKS) == [p.name for p in NOTEBOOKS]
+    for name, cells in source.NOTEBOOKS.items():
+        want = source.notebook(cells, name)
+        have = nbformat.read(ROOT / "notebooks" / name, as_version=4)
+        assert [(c.id, c.cell_type, c.source, c.metadata.get("tags", [])) for c in have.cells] == \
+            [(c.id, c.cell_type, c.source, c.metadata.get("tags", [])) for c in want.cells], name
+
+
 def test_notebook_01_runs_at_tiny_size_from_the_notebooks_folder_and_writes_nothing_there(tmp_path):
     """As Jupyter runs it (working folder notebooks/): its relative paths resolve against the
     root (here root_dir, so the test stays out of the repository), never under notebooks/."""
