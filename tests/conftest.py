@@ -40,3 +40,17 @@ def tiny_cohort(tmp_path_factory):
     generate_cohort(out, n=40, side=24, seed=3, regions=32, nodes=20, ceiling_n=2000,
                     progress=False, workers=2)
     return out
+
+
+def fail_training_of(monkeypatch, target_key: str):
+    """Make every model of ``target_key`` fail as an out-of-memory would; the others train."""
+    import legibility.train as train
+
+    real = train.train_model
+
+    def flaky(cache, cfg, outpath, **kw):
+        if cfg.target == target_key:
+            raise RuntimeError("simulated out-of-memory")
+        return real(cache, cfg, outpath, **kw)
+
+    monkeypatch.setattr(train, "train_model", flaky)

@@ -7,7 +7,7 @@ import warnings
 
 import pandas as pd
 import pytest
-from conftest import ROOT
+from conftest import ROOT, fail_training_of
 
 from legibility import __version__
 from legibility.cli import build_parser, main
@@ -44,16 +44,7 @@ def test_intervals_are_printed_as_brackets(tiny_cohort, tmp_path, capsys):
 
 
 def test_sweep_ends_with_a_summary_and_the_command_to_finish(tiny_cohort, tmp_path, monkeypatch, capsys):
-    import legibility.train as train
-
-    real = train.train_model
-
-    def flaky(cache, cfg, outpath, **kw):
-        if cfg.target == "worry":
-            raise RuntimeError("simulated out-of-memory")
-        return real(cache, cfg, outpath, **kw)
-
-    monkeypatch.setattr(train, "train_model", flaky)
+    fail_training_of(monkeypatch, "worry")
     grid = tmp_path / "grid.csv"
     pd.DataFrame([("Hb", "Non-imaging data (C + D + P)"), ("Worry", "Non-imaging data (C)")],
                  columns=["Target", "Inputs"]).to_csv(grid, index=False)

@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT
+from conftest import ROOT, fail_training_of
 
 from legibility.errors import LegibilityError
 from legibility.study import METRIC_COLUMNS, grid
@@ -75,16 +75,7 @@ def test_sweep_gathers_the_published_schema_and_skips_finished_models(tiny_cohor
 
 
 def test_a_failing_model_is_recorded_and_the_rest_go_on(tiny_cohort, tmp_path, grid_file, monkeypatch):
-    import legibility.train as train
-
-    real = train.train_model
-
-    def flaky(cache, cfg, outpath, **kw):
-        if cfg.target == "hypertension":
-            raise RuntimeError("simulated out-of-memory")
-        return real(cache, cfg, outpath, **kw)
-
-    monkeypatch.setattr(train, "train_model", flaky)
+    fail_training_of(monkeypatch, "hypertension")
     out = tmp_path / "sweep"
     test = sweep(tiny_cohort, out, grid_file, config=TINY, progress=False)
     assert list(test.Target) == ["Sex (Male)", "Age"]
