@@ -31,6 +31,8 @@ class ModelConfig:
     input_pool: int = 1  # average-pool the input volumes by this factor first (1: none, the paper)
     global_pool: bool = False  # False: flatten the last block (the paper); True: global average pool
     channels_last: bool = True  # run the convolutions in channels_last_3d (same maths, ~1.4x faster on CPU)
+    linear_path: bool = False  # ours: a linear map from the (pooled) input voxels to the outputs, added
+    # to the head's output and started at zero, so the network holds its linear peer as a special case
     # --- the connectivity MLP
     n_edges: int = 64_620  # 360 * 359 / 2
     conn_hidden: int = 128
@@ -167,6 +169,11 @@ class FusedModel(nn.Module):
         head_dropout = cfg.dropout if cfg.head_dropout is None else cfg.head_dropout
         self.head = nn.Sequential(mlp((width, *cfg.head_hidden), head_dropout),
                                   nn.Linear(cfg.head_hidden[-1], cfg.n_outputs))
+        self.linear_path = None
+        if cfg.linear_path and cfg.use_volumes:
+            self.linear_path = nn.Linear(cfg.in_channels * (cfg.side // cfg.input_pool) ** 3, cfg.n_outputs)
+            nn.init.zeros_(self.linear_path.weight)
+            nn.init.zeros_(self.linear_path.bias)
 
     def _branch(self, name, x, width, batch, ref):
         if not self.used[name]:  # an unused input: zeros in its place
@@ -182,11 +189,14 @@ class FusedModel(nn.Module):
             self._branch("connectivity", batch.get("connectivity"), cfg.conn_hidden, n, ref),
             self._branch("metadata", batch.get("metadata"), cfg.meta_hidden[-1], n, ref),
         ], dim=1)  # (B, cnn_dense + conn_hidden + meta_out)
-        return self.head(z)  # (B, n_outputs)
+        out = self.head(z)  # (B, n_outputs)
+        if self.linear_path is not None:  # the voxels the CNN sees, weighted and summed
+            out = out + self.linear_path(self.volumes.inpool(batch["volumes"]).flatten(1))
+        return out
 
     def trainable(self) -> list[tuple[str, nn.Parameter]]:
         """Parameters of the used branches and the head: what the optimiser gets."""
-        keep = [n for n, u in self.used.items() if u] + ["head"]
+        keep = [n for n, u in self.used.items() if u] + ["head", "linear_path"]
         return [(n, p) for n, p in self.named_parameters() if n.split(".")[0] in keep]
 
     def penalty(self) -> torch.Tensor:
