@@ -24,8 +24,9 @@ import pandas as pd
 
 from legibility.cohort.ground_truth import cached_ceilings
 from legibility.cohort.writer import generate_cohort
-from legibility.data.cache import build_cache, load_volume, normalise_volume, resize_volume
+from legibility.data.cache import build_cache
 from legibility.data.layout import load_dataset
+from legibility.data.sources import load_volume, normalise_volume, resize_volume
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -83,14 +83,15 @@ def _growth_step(n: int, root: str, queue):
 
 def _epoch_read(cache, batch: int = 16):
     """One epoch of training batches (T1 + FLAIR, age) through the loader, no model."""
-    from legibility.train import ModelData, TrainConfig, resolve_inputs
+    from legibility.study import resolve_inputs
+    from legibility.train import TrainConfig, model_data
 
     cfg = TrainConfig(target="age", inputs=("t1", "flair"), batch_size=batch)
     tgt, inputs = resolve_inputs(cfg.target, cfg.inputs)
     base = AnonPeak._now()
     with AnonPeak() as m:
         t = time.perf_counter()
-        data = ModelData(cache, tgt, inputs, cfg)
+        data = model_data(cache, cfg, tgt, inputs)
         rows = np.random.default_rng(0).permutation(data.rows["train"])
         for s in range(0, len(rows), batch):
             data.batch(rows[s:s + batch])
@@ -139,7 +140,8 @@ def headroom() -> list[dict]:
     from legibility.cohort.writer import generate_cohort
     from legibility.data.cache import build_cache
     from legibility.data.layout import load_dataset
-    from legibility.train import ModelData, TrainConfig, resolve_inputs
+    from legibility.study import resolve_inputs
+    from legibility.train import TrainConfig, model_data
 
     rows = []
     with tempfile.TemporaryDirectory() as root:
@@ -149,7 +151,7 @@ def headroom() -> list[dict]:
             cache = build_cache(ds, side, progress=False)
             cfg = TrainConfig(target="sex", inputs=("t1", "flair", "dwi"), preset=name, batch_size=batch)
             tgt, inputs = resolve_inputs(cfg.target, cfg.inputs)
-            data = ModelData(cache, tgt, inputs, cfg)
+            data = model_data(cache, cfg, tgt, inputs)
             order = np.random.default_rng(0).permutation(data.rows["train"])
             chunks = [order[s:s + batch] for s in range(0, len(order) - batch + 1, batch)]
             t = time.perf_counter()

@@ -25,9 +25,10 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from legibility.config import TRAINING_DEFAULTS, TrainConfig
 from legibility.data.cache import build_cache
 from legibility.data.layout import load_dataset
-from legibility.train import TRAINING_DEFAULTS, TrainConfig, train_model
+from legibility.train import train_model
 
 RESULTS = Path(__file__).resolve().parent / "results"
 INPUTS = {"age": "t1 flair", "sex": "t1 flair", "worry": "t1 flair dwi"}

@@ -1,4 +1,8 @@
-"""The ``legibility`` command: each subcommand is a few lines calling the package."""
+"""The ``legibility`` command: each subcommand is a few lines calling the package.
+
+One file of ~470 lines on purpose: the parser is the command's documentation (every flag with
+its help and default), and a reader finds every subcommand and its flags in one place.
+"""
 
 from __future__ import annotations
 
@@ -95,17 +99,15 @@ def _cmd_train(args) -> int:
         return 0
     if not (args.target and args.inputs and args.inpath):
         raise ValueError("--target, --inputs and --inpath are required (see --hello_world).")
+    from legibility.config import TrainConfig
     from legibility.data.cache import build_cache
     from legibility.data.layout import load_dataset
-    from legibility.train import TrainConfig, train_model
+    from legibility.train import train_model
 
-    cfg = TrainConfig(
-        target=args.target, inputs=tuple(args.inputs), metadata_blocks=tuple(args.metadata_blocks or ()),
-        preset=args.preset, side=args.side, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-        patience=args.patience, seed=args.seed, device=args.device, num_workers=args.num_workers,
-        data_size=args.data_size, diagnostic=args.diagnostic, augment=args.augment,
-        tensorboard=args.tensorboard)
-    from legibility.train import resolve_inputs
+    cfg = TrainConfig(target=args.target, inputs=tuple(args.inputs), metadata_blocks=tuple(args.metadata_blocks or ()),
+                      diagnostic=args.diagnostic, augment=args.augment, tensorboard=args.tensorboard,
+                      **_training_settings(args))
+    from legibility.study import resolve_inputs
 
     resolve_inputs(cfg.target, cfg.inputs, cfg.metadata_blocks)  # fail fast, before the cache
     cache = build_cache(load_dataset(args.inpath), args.side)
@@ -126,7 +128,7 @@ def _cmd_predict(args) -> int:
 
     from legibility.data.cache import build_cache
     from legibility.data.layout import load_dataset
-    from legibility.train import load_predictor, predict, prediction_scores
+    from legibility.predict import load_predictor, predict, prediction_scores
 
     _, state = load_predictor(args.model)
     cache = build_cache(load_dataset(args.inpath, require_split=False), state["model_config"]["side"])
@@ -153,11 +155,8 @@ def _cmd_sweep(args) -> int:
 
     from legibility.sweep import SweepConfig, sweep
 
-    cfg = SweepConfig(preset=args.preset, side=args.side, epochs=args.epochs, patience=args.patience, lr=args.lr,
-                      batch_size=args.batch_size, seed=args.seed, device=args.device, num_workers=args.num_workers,
-                      data_size=args.data_size, torch_threads=args.torch_threads,
-                      cpus_per_model=args.cpus_per_model, gpus_per_model=args.gpus_per_model,
-                      max_retries=args.max_retries)
+    cfg = SweepConfig(torch_threads=args.torch_threads, cpus_per_model=args.cpus_per_model,
+                      gpus_per_model=args.gpus_per_model, max_retries=args.max_retries, **_training_settings(args))
     sweep(args.inpath, args.outpath, args.grid, executor=args.executor, address=args.address, config=cfg,
           overwrite=args.overwrite)
     log = pd.read_csv(Path(args.outpath) / "sweep_log.csv")
@@ -215,6 +214,39 @@ def _cmd_paper(args) -> int:
     print(summary(params))
     return 0
 
+
+
+# Flags of the training settings shared by `train`, `sweep` and `paper`: spelt once, with the
+# defaults of legibility.config.TrainSettings unless a command says otherwise.
+_TRAINING_FLAGS = {
+    "preset": dict(choices=("cpu", "paper"), help="network widths and training recipe"),
+    "side": dict(type=int, choices=(32, 64, 128), help="working side of the volumes"),
+    "epochs": dict(type=int, help="most epochs per model (early stopping may end sooner)"),
+    "patience": dict(type=int, help="epochs without a better validation loss before stopping"),
+    "lr": dict(type=float, help="peak learning rate; None: the preset's ({lr})"),
+    "batch_size": dict(type=int, help="None: the preset's ({batch_size})"),
+    "seed": dict(type=int, help="random seed"),
+    "device": dict(help="cpu or cuda[:N] (bf16 autocast on CUDA)"),
+    "num_workers": dict(type=int, help="threads assembling batches ahead"),
+    "data_size": dict(type=int, help="only the first N participants per split"),
+}
+
+
+def _add_training_flags(parser, names=tuple(_TRAINING_FLAGS), **defaults):
+    """Add the shared training flags ``names`` to ``parser`` (``defaults`` overrides TrainSettings')."""
+    from legibility.config import TRAINING_DEFAULTS, TrainSettings
+
+    fields = TrainSettings.__dataclass_fields__
+    by_preset = {k: ", ".join(f"{p} {v[k]:g}" for p, v in TRAINING_DEFAULTS.items()) for k in ("lr", "batch_size")}
+    for name in names:
+        spec = dict(_TRAINING_FLAGS[name])
+        spec["help"] = spec["help"].format(**by_preset)
+        parser.add_argument(f"--{name}", default=defaults.get(name, fields[name].default), **spec)
+
+
+def _training_settings(args, names=tuple(_TRAINING_FLAGS)) -> dict:
+    """The shared training flags' values, as TrainSettings fields."""
+    return {n: getattr(args, n) for n in names if hasattr(args, n)}
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Adds "(default: X)" to every option's help, unless the default is None or False or the
@@ -294,20 +326,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--metadata_blocks", nargs="*", help="domains: constitutional disease serology psychology")
     t.add_argument("--inpath", help="dataset folder or manifest CSV")
     t.add_argument("--outpath", default="results/models", help="where model folders go")
-    t.add_argument("--device", default="cpu", help="cpu or cuda[:N] (bf16 autocast on CUDA)")
-    t.add_argument("--epochs", type=int, default=50, help="most epochs (early stopping may end sooner)")
+    _add_training_flags(t)
     t.add_argument("--restore", action="store_true", help="resume from the last checkpoint")
     t.add_argument("--overwrite", action="store_true", help="train afresh over a finished model")
-    t.add_argument("--batch_size", type=int, default=None, help="default: the preset's (paper 64, cpu 16)")
-    t.add_argument("--num_workers", type=int, default=0, help="threads assembling batches ahead")
-    t.add_argument("--lr", type=float, default=None, help="default: the preset's (paper 1e-4, cpu 1e-3)")
-    t.add_argument("--patience", type=int, default=30, help="epochs without a better validation loss before stopping")
-    t.add_argument("--data_size", type=int, default=None, help="only the first N participants per split")
     t.add_argument("--diagnostic", action="store_true", help="constant inputs: test the pipeline only")
     t.add_argument("--hello_world", action="store_true", help="say what this does and how to start")
-    t.add_argument("--side", type=int, default=32, choices=(32, 64, 128), help="working side of the volumes")
-    t.add_argument("--preset", default="cpu", choices=("cpu", "paper"), help="network widths and training defaults")
-    t.add_argument("--seed", type=int, default=0, help="random seed")
     t.add_argument("--augment", action="store_true", default=None,
                    help="small augmentations with p = 0.05 (None: the preset's, paper on, cpu off)")
     t.add_argument("--tensorboard", action="store_true", help="write TensorBoard logs")
@@ -325,16 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--grid", default="quick", help="paper (700 models), quick (29) or a CSV with Target, Inputs")
     sw.add_argument("--executor", default="local", choices=("local", "ray"), help="where the models run")
     sw.add_argument("--address", default=None, help="Ray cluster to join ('auto' or host:port); default: a local Ray")
-    sw.add_argument("--preset", default="cpu", choices=("cpu", "paper"), help="network widths and training defaults")
-    sw.add_argument("--side", type=int, default=32, choices=(32, 64, 128), help="working side of the volumes")
-    sw.add_argument("--epochs", type=int, default=50, help="most epochs per model")
-    sw.add_argument("--patience", type=int, default=30, help="epochs without a better validation loss before stopping")
-    sw.add_argument("--lr", type=float, default=None, help="default: the preset's (paper 1e-4, cpu 1e-3)")
-    sw.add_argument("--batch_size", type=int, default=None, help="default: the preset's (paper 64, cpu 16)")
-    sw.add_argument("--seed", type=int, default=0, help="random seed")
-    sw.add_argument("--device", default="cpu", help="cpu or cuda (each Ray task then asks for --gpus_per_model)")
-    sw.add_argument("--num_workers", type=int, default=0, help="threads assembling batches ahead")
-    sw.add_argument("--data_size", type=int, default=None, help="only the first N participants per split")
+    _add_training_flags(sw)
     sw.add_argument("--torch_threads", type=int, default=None, help="torch threads per model")
     sw.add_argument("--cpus_per_model", type=float, default=1.0, help="Ray CPUs per model")
     sw.add_argument("--gpus_per_model", type=float, default=0.0, help="Ray GPUs per model")
@@ -374,14 +388,11 @@ def build_parser() -> argparse.ArgumentParser:
     pp = sub.add_parser("paper", help="run the notebooks in order with papermill (the main job)")
     pp.add_argument("--inpath", default="", help="your dataset (default: a synthetic cohort)")
     pp.add_argument("--n", type=int, default=700, help="synthetic cohort size")
-    pp.add_argument("--epochs", type=int, default=12, help="most epochs per model")
-    pp.add_argument("--patience", type=int, default=6, help="early-stopping patience")
+    # the main job trains ~30 models in minutes: fewer epochs than a real run
+    _add_training_flags(pp, ("epochs", "patience", "preset", "side", "seed"), epochs=12, patience=6)
     pp.add_argument("--grid", default="quick", help="quick, paper, or a CSV of Target, Inputs")
-    pp.add_argument("--preset", default="cpu", choices=("cpu", "paper"), help="network widths and training defaults")
     pp.add_argument("--executor", default="local", choices=("local", "ray"), help="where the sweep's models run")
     pp.add_argument("--ceiling_n", type=int, default=5000, help="sample size of the synthetic ground-truth ceilings")
-    pp.add_argument("--side", type=int, default=32, help="working side of the volumes")
-    pp.add_argument("--seed", type=int, default=0, help="random seed")
     pp.set_defaults(func=_cmd_paper)
     for sp in (k, t, pr, sw, pp):
         _add_bids_flags(sp)
@@ -396,8 +407,7 @@ def _command(argv, add=()) -> str:
 def _interrupted(args) -> str:
     """One line for Ctrl-C: where the last checkpoint is, and the command that goes on from it."""
     if args.command == "train" and args.target and args.inputs:
-        from legibility.study import model_name
-        from legibility.train import resolve_inputs
+        from legibility.study import model_name, resolve_inputs
 
         folder = Path(args.outpath) / model_name(*resolve_inputs(args.target, args.inputs, args.metadata_blocks or ()))
         last, progress = folder / "last.pt", folder / "training_progress.csv"

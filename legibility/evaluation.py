@@ -1,6 +1,8 @@
 """Reading results beside the truth: a model's test score, its linear peer and its ceiling.
 
-The best input set of a target is chosen on validation scores and only then is its test score
+One model (:func:`evaluate_model`): its validation and test scores with bootstrap CIs, beside
+its linear peer, written to its folder. The study:
+the best input set of a target is chosen on validation scores and only then is its test score
 read (:func:`best_models`); the choice is written to ``results/analysis/best_models.csv`` and
 every summary, figure and the dashboard read it from there.
 """
@@ -10,16 +12,103 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import torch
 
 from legibility import paths
+from legibility.data.model_data import ModelData
 from legibility.errors import LegibilityError
-from legibility.study import target
+from legibility.metrics import bootstrap_ci, score_binary, score_continuous
+from legibility.model import autocast, loss_function, to_device
+from legibility.study import DOMAINS, METRIC_COLUMNS, target
 
 __all__ = ["BEST_COLUMNS", "best_beside_ceilings", "best_for", "best_models", "ceiling_for", "ceiling_of",
-           "ceiling_with_se", "main_metric", "model_diagnostics"]
+           "ceiling_with_se", "evaluate_model", "main_metric", "model_diagnostics", "model_metrics", "predict_rows"]
 
 
+# ----------------------------------------------------------------------------- one model
+@torch.no_grad()
+def predict_rows(model, data: ModelData, rows, device: str = "cpu", batch_size: int = 64) -> tuple[np.ndarray, float]:
+    """Model outputs (probability of class 1, or target-scale values) and mean loss."""
+    model.eval()
+    loss_fn = loss_function(data.tgt.is_binary)
+    outs, losses = [], []
+    for s in range(0, len(rows), batch_size):
+        b = to_device(data.batch(rows[s:s + batch_size]), device)
+        with autocast(device):
+            out = model(b).float()
+        losses.append(float(loss_fn(out, b["target"])) * len(out))
+        outs.append(out.cpu().numpy())
+    out = np.concatenate(outs)
+    pred = 1 / (1 + np.exp(-out[:, 1])) if data.tgt.is_binary else out[:, 0]
+    return pred, sum(losses) / len(rows)
+
+
+def model_metrics(data: ModelData, pred: np.ndarray, rows) -> tuple[dict, np.ndarray]:
+    """The published metrics of ``pred`` on ``rows``, and the predictions in original units."""
+    y = data.y[rows]
+    if data.tgt.is_binary:
+        return score_binary(y, pred), pred
+    values = data.target_transform.inverse_transform(pred)  # original units
+    return score_continuous(y, values, data.train_median), values
+
+
+def evaluate_model(model, data: ModelData, out: Path, minutes: float, device: str = "cpu", batch_size: int = 64,
+                   seed: int = 0, history=None) -> dict:
+    """Score a trained model on validation and test beside its linear peer, and write its folder:
+    ``metrics.csv`` (the published table's columns, then bootstrap CIs, split sizes and the peer's
+    scores), ``test_predictions.csv`` and its figures. Returns the test row."""
+    from legibility.figures import save_figure
+    from legibility.figures.model import plot_confusion, plot_curves, plot_scatter
+    from legibility.linear import linear_peer
+
+    tgt, inputs = data.tgt, data.inputs
+    peer = linear_peer(data)
+    rows = []
+    for mode, split in (("Validation", "val"), ("Test", "test")):
+        idx = data.rows[split]
+        pred, loss = predict_rows(model, data, idx, device, batch_size)
+        m, values = model_metrics(data, pred, idx)
+        y = data.y[idx]
+        if tgt.is_binary:
+            ci_metric = "Balanced accuracy"
+            lo, hi = bootstrap_ci(y, (values >= 0.5).astype(int), "balanced_accuracy", seed=seed)
+        else:
+            ci_metric = "r2"
+            lo, hi = bootstrap_ci(y, values, "r2", seed=seed)
+        row = {"Mode": mode, "Target": tgt.display, "Inputs": inputs.label, **m,
+               "Training time (mins)": minutes, "Loss": loss, **inputs.flags(),
+               "Domain": DOMAINS[tgt.domain].name, "n": len(idx), "ci_metric": ci_metric,
+               "ci_low": lo, "ci_high": hi, "seed": seed, "device": device,
+               **{f"n_{s}": len(data.rows[s]) for s in data.rows},
+               **{f"n_left_out_{s}": n for s, n in data.left_out.items()},
+               **{f"linear_{k}": v for k, v in peer[split].items()}}
+        rows.append(row)
+        if split == "test":
+            test_pred = values
+    table = pd.DataFrame(rows)
+    extra = [c for c in table.columns if c not in METRIC_COLUMNS]
+    table = table[list(METRIC_COLUMNS) + extra]
+    table.to_csv(out / "metrics.csv", index=False)
+    pd.DataFrame({data.cache.id_name: data.cache.table["biobank_id"].to_numpy()[data.rows["test"]],
+                  "truth": data.y[data.rows["test"]], "prediction": test_pred}).to_csv(
+        out / "test_predictions.csv", index=False)
+    import matplotlib.pyplot as plt
+
+    if history:
+        fig = plot_curves(pd.DataFrame(history), title=f"{tgt.display} | {inputs.label}")
+        save_figure(fig, "training_curves", out, formats=("png",))
+        plt.close(fig)
+    y = data.y[data.rows["test"]]
+    fig = (plot_confusion(y, (test_pred >= 0.5).astype(int), tgt) if tgt.is_binary
+           else plot_scatter(y, test_pred, tgt))
+    save_figure(fig, "confusion_matrix" if tgt.is_binary else "predicted_vs_true", out, formats=("png",))
+    plt.close(fig)
+    return rows[-1]
+
+
+# ----------------------------------------------------------------------------- the study
 def main_metric(target_display: str) -> str:
     """``Balanced accuracy`` for binary targets, ``r2`` for continuous ones."""
     return "Balanced accuracy" if target(target_display).is_binary else "r2"

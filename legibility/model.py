@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, replace
 import torch
 from torch import nn
 
-__all__ = ["PRESETS", "FusedModel", "ModelConfig", "preset"]
+__all__ = ["PRESETS", "FusedModel", "ModelConfig", "autocast", "loss_function", "preset", "to_device"]
 
 
 @dataclass
@@ -70,7 +70,7 @@ PRESETS: dict[str, ModelConfig] = {
     # validation scores on 800 training participants (README, "What the `cpu` preset needed"):
     # the volumes average-pooled to 16^3, one residual block of 16 channels, its 8^3 x 16 map
     # flattened into the dense layer; no dropout in the block (Dropout3d over few channels kept
-    # the training loss from falling). Its training recipe is legibility.train.TRAINING_DEFAULTS.
+    # the training loss from falling). Its training recipe is legibility.config.TRAINING_DEFAULTS.
     "cpu": ModelConfig(side=32, input_pool=2, cnn_channels=(16,), cnn_dense=64, conn_hidden=64,
                        meta_hidden=(64, 32, 32), head_hidden=(64, 64), dropout=0.0),
 }
@@ -214,3 +214,25 @@ class FusedModel(nn.Module):
     def n_parameters(self, part: str | None = None) -> int:
         mod = self if part is None else getattr(self, part)
         return sum(p.numel() for p in mod.parameters())
+
+
+# ----------------------------------------------------------------------------- running it
+def loss_function(binary: bool):
+    """The paper's loss: sigmoid + binary cross-entropy on one-hot labels, or mean squared error."""
+    if binary:
+        bce = nn.BCEWithLogitsLoss()  # sigmoid + binary cross-entropy on one-hot labels
+        return lambda out, y: bce(out, y)
+    mse = nn.MSELoss()
+    return lambda out, y: mse(out, y)
+
+
+def autocast(device: str):
+    """bfloat16 autocast on CUDA; full precision on CPU."""
+    if device.startswith("cuda"):
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return torch.autocast("cpu", enabled=False)
+
+
+def to_device(batch: dict, device: str) -> dict:
+    """A batch's tensors on ``device`` (its ids stay as they are)."""
+    return {k: (v.to(device, non_blocking=True) if torch.is_tensor(v) else v) for k, v in batch.items()}

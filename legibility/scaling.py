@@ -99,7 +99,8 @@ def _run(cache, data_path, tgt_key: str, n: int, rows: np.ndarray, seed: int, cf
     """The deep model and its linear peer at one (target, size, seed): two rows of COLUMNS."""
     from legibility.linear import linear_peer
     from legibility.metrics import bootstrap_ci
-    from legibility.train import ModelData, TrainConfig, resolve_inputs, train_model
+    from legibility.study import resolve_inputs
+    from legibility.train import TrainConfig, model_data, train_model
 
     epochs = epochs_for(n, cfg)
     tc = TrainConfig(target=tgt_key, inputs=tuple(cfg.inputs), preset=cfg.preset, side=cfg.side, epochs=epochs,
@@ -119,7 +120,7 @@ def _run(cache, data_path, tgt_key: str, n: int, rows: np.ndarray, seed: int, cf
             "test_score": float(metrics.loc["Test", metric]), "ci_low": float(metrics.loc["Test", "ci_low"]),
             "ci_high": float(metrics.loc["Test", "ci_high"]), "minutes": minutes, "epochs": epochs}
     t = time.perf_counter()
-    data = ModelData(sub, tgt, inputs, tc)
+    data = model_data(sub, tc, tgt, inputs)
     peer = linear_peer(data, predictions=True)
     y_test = data.y[data.rows["test"]]
     pred = peer["test"]["prediction"]

@@ -1,4 +1,6 @@
-"""The study's definitions: targets, domains, input keys, input sets and the 700-model grid.
+"""The study's definitions: targets, domains, input keys, input sets, the 700-model grid and
+the leakage rule (which inputs a model of a target may read). ~320 lines: one place for every
+fact of the study, as the project's rule asks.
 
 Everything else in the package reads these facts from here; nothing here imports the rest
 of the package. The strings (display names, ``Inputs`` labels, flag columns) are exactly those
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import itertools
+import warnings
 from dataclasses import dataclass
 
 __all__ = [
@@ -25,8 +28,10 @@ __all__ = [
     "grid",
     "grid_table",
     "input_sets_for",
+    "metadata_columns",
     "model_name",
     "parse_inputs_label",
+    "resolve_inputs",
     "target",
 ]
 
@@ -155,6 +160,9 @@ METRIC_COLUMNS = (
 )
 
 
+_lookup_target = target  # for functions whose argument is named `target`
+
+
 @dataclass(frozen=True)
 class InputSet:
     """A combination of inputs: imaging keys plus the metadata domain blocks fed in."""
@@ -266,3 +274,45 @@ def grid_table():
                     "model": model_name(tgt, inputs)})
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------------- the leakage rule
+def resolve_inputs(target: str, inputs, metadata_blocks=()) -> tuple[Target, InputSet]:
+    """Check the requested inputs and apply the leakage rule.
+
+    Raises
+    ------
+    KeyError
+        For an unknown target, input or domain word, listing the valid ones.
+    ValueError
+        When no input is left.
+    """
+    tgt = _lookup_target(target)
+    keys = [k.strip().lower() for k in (inputs.split() if isinstance(inputs, str) else inputs) if k.strip()]
+    unknown = [k for k in keys if k not in INPUT_KEYS]
+    if unknown:
+        raise KeyError(f"Unknown input(s) {', '.join(unknown)}; valid inputs: {', '.join(INPUT_KEYS)}.")
+    blocks = [b.strip().lower() for b in (metadata_blocks.split() if isinstance(metadata_blocks, str)
+                                          else metadata_blocks) if b.strip()]
+    bad = [b for b in blocks if b not in DOMAINS]
+    if bad:
+        raise KeyError(f"Unknown metadata block(s) {', '.join(bad)}; valid blocks: {', '.join(DOMAINS)}.")
+    if blocks and "metadata" not in keys:
+        keys.append("metadata")
+    if "metadata" in keys and not blocks:
+        blocks = [d for d in DOMAINS if d != tgt.domain]
+    if tgt.domain in blocks:
+        warnings.warn(f"the {tgt.domain} block is the target's own domain and is zeroed (leakage rule)",
+                      stacklevel=2)
+        blocks = [b for b in blocks if b != tgt.domain]
+    if "metadata" in keys and not blocks:
+        keys.remove("metadata")
+    if not keys:
+        raise ValueError(f"No inputs left for target '{tgt.key}': give at least one of "
+                         f"{', '.join(INPUT_KEYS)} (metadata of the target's own domain is never used).")
+    return tgt, InputSet(frozenset(k for k in keys if k != "metadata"), frozenset(blocks))
+
+
+def metadata_columns(tgt: Target) -> list[str]:
+    """The metadata vector's columns: every characteristic but the target (24)."""
+    return [k for k in TARGETS if k != tgt.key]

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from legibility.config import TrainConfig, TrainSettings
 from legibility.errors import LegibilityError
 from legibility.study import DOMAINS, METRIC_COLUMNS, InputSet, Target, grid, model_name, parse_inputs_label
 from legibility.study import target as get_target
@@ -99,7 +100,7 @@ def load_grid(name) -> list[tuple[Target, InputSet]]:
 def _inputs_of(target: str, text: str) -> InputSet:
     """A grid file's ``Inputs`` as the published table writes it (``FLAIR + T1``) or as input
     keys (``t1 flair``, ``connectivity metadata``: metadata then means every allowed block)."""
-    from legibility.train import resolve_inputs
+    from legibility.study import resolve_inputs
 
     words = str(text).replace("+", " ").replace(",", " ").lower().split()
     if words and all(w in ("t1", "flair", "dwi", "connectivity", "metadata") for w in words):
@@ -107,21 +108,11 @@ def _inputs_of(target: str, text: str) -> InputSet:
     return parse_inputs_label(str(text))
 
 
-@dataclass
-class SweepConfig:
-    """Training options shared by every model of a sweep: fields of the same name go to
-    :class:`legibility.train.TrainConfig`; the last four are the sweep's own."""
+@dataclass(kw_only=True)
+class SweepConfig(TrainSettings):
+    """The training settings every model of a sweep shares (:class:`~legibility.config.TrainSettings`),
+    and the sweep's own: threads and Ray resources per model, retries."""
 
-    preset: str = "cpu"
-    side: int = 32
-    epochs: int = 50
-    patience: int = 30
-    lr: float | None = None  # None: the preset's
-    batch_size: int | None = None  # None: the preset's
-    seed: int = 0
-    device: str = "cpu"
-    num_workers: int = 0
-    data_size: int | None = None
     torch_threads: int | None = None  # threads per model; None: torch's default
     cpus_per_model: float = 1.0  # Ray resources of one task
     gpus_per_model: float = 0.0
@@ -130,9 +121,7 @@ class SweepConfig:
 
 def _train_config(tgt: Target, inputs: InputSet, cfg: dict):
     """The TrainConfig of one model of the sweep."""
-    from legibility.train import TrainConfig
-
-    shared = {k: cfg[k] for k in TrainConfig.__dataclass_fields__ if k in cfg}
+    shared = {k: cfg[k] for k in TrainSettings.__dataclass_fields__ if k in cfg and k != "progress"}
     return TrainConfig(target=tgt.key, inputs=tuple(inputs.imaging), metadata_blocks=tuple(sorted(inputs.blocks)),
                        progress=False, **shared)
 

@@ -11,8 +11,9 @@ import pytest
 from legibility import paths
 from legibility.cli import main
 from legibility.data import cache as cache_mod
-from legibility.data.cache import build_cache, normalise_volume
+from legibility.data.cache import build_cache
 from legibility.data.layout import load_dataset
+from legibility.data.sources import normalise_volume
 from legibility.errors import DataError
 
 

@@ -20,8 +20,9 @@ from legibility.evaluation import (
     best_models,
     ceiling_with_se,
 )
+from legibility.predict import predict
 from legibility.study import TARGETS, parse_inputs_label
-from legibility.train import TrainConfig, predict, train_model
+from legibility.train import TrainConfig, train_model
 
 
 # ----------------------------------------------------------------------------- model choice

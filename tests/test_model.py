@@ -66,3 +66,23 @@ def test_no_input_is_an_error():
 def test_unknown_preset_lists_valid():
     with pytest.raises(KeyError, match="valid presets: paper, cpu"):
         preset("gpu")
+
+
+def test_linear_path_starts_at_zero_and_holds_a_linear_model_of_the_pooled_voxels():
+    x = {"volumes": torch.randn(4, 2, 32, 32, 32)}
+    torch.manual_seed(0)
+    plain = FusedModel(preset("cpu", in_channels=2, linear_path=False)).eval()
+    torch.manual_seed(0)
+    wide = FusedModel(preset("cpu", in_channels=2, linear_path=True)).eval()
+    assert wide.linear_path.in_features == 2 * 16**3  # the cpu preset pools 32^3 to 16^3
+    assert torch.equal(plain(x), wide(x))  # at zero, the path changes nothing
+    assert "linear_path.weight" in {n for n, _ in wide.trainable()}
+    # the deep part silenced, the network is exactly a linear model of the pooled voxels
+    torch.nn.init.zeros_(wide.head[-1].weight)
+    torch.nn.init.zeros_(wide.head[-1].bias)
+    w = torch.randn(1, 2 * 16**3)
+    wide.linear_path.weight.data.copy_(w)
+    pooled = torch.nn.functional.avg_pool3d(x["volumes"], 2).flatten(1)
+    torch.testing.assert_close(wide(x), pooled @ w.T, rtol=1e-5, atol=1e-4)
+    # no volumes, no path
+    assert FusedModel(preset("cpu", use_volumes=False, use_metadata=True, linear_path=True)).linear_path is None

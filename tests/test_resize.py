@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from legibility.data.cache import load_volume, resize_volume
+from legibility.data.sources import load_volume, resize_volume
 
 INNER = (slice(4, -4),) * 3  # away from the borders, where any filter must pad
 

@@ -15,6 +15,7 @@ from conftest import ROOT
 from legibility.cli import main
 from legibility.data.cache import build_cache
 from legibility.data.layout import load_dataset
+from legibility.data.model_data import ModelData
 from legibility.errors import LegibilityError
 from legibility.sweep import SweepConfig, sweep
 from legibility.train import TrainConfig, train_model
@@ -87,9 +88,8 @@ def test_a_sweep_does_not_reuse_models_trained_with_other_settings(tiny_cohort, 
 
 
 def test_training_progress_is_written_after_every_epoch(cache, tmp_path, monkeypatch):
-    import legibility.train as tr
 
-    real = tr.ModelData.batch
+    real = ModelData.batch
     validations = {"n": 0}
 
     def dying(self, rows, **kw):
@@ -99,7 +99,7 @@ def test_training_progress_is_written_after_every_epoch(cache, tmp_path, monkeyp
             raise KeyboardInterrupt
         return real(self, rows, **kw)
 
-    monkeypatch.setattr(tr.ModelData, "batch", dying)
+    monkeypatch.setattr(ModelData, "batch", dying)
     with pytest.raises(KeyboardInterrupt):
         train_model(cache, cfg(epochs=5), tmp_path)
     folder = tmp_path / "hb__meta-c-d-p"

@@ -43,7 +43,8 @@ def test_study_trains_both_learners_on_nested_subsets_and_resumes(small_cohort, 
     import legibility.scaling as scaling
     from legibility.data.cache import build_cache
     from legibility.data.layout import load_dataset
-    from legibility.train import ModelData, TrainConfig, resolve_inputs
+    from legibility.study import resolve_inputs
+    from legibility.train import TrainConfig, model_data
 
     out = tmp_path / "study"
     table = scaling_study(small_cohort, out, ScalingConfig(targets=("age",), **TINY))
@@ -60,7 +61,7 @@ def test_study_trains_both_learners_on_nested_subsets_and_resumes(small_cohort, 
     train = np.flatnonzero((cache.table["split"] == "train").to_numpy())
     keep = nested_subsets(train, [40, 80], seed=0)[40]
     tgt, inputs = resolve_inputs("age", ("t1", "flair"))
-    data = ModelData(scaling._subset_cache(cache, keep), tgt, inputs, TrainConfig(target="age", inputs=("t1",)))
+    data = model_data(scaling._subset_cache(cache, keep), TrainConfig(target="age", inputs=("t1",)), tgt, inputs)
     assert np.array_equal(data.rows["train"], keep)
     assert len(data.rows["val"]) == (cache.table["split"] == "val").sum()
     # resumed: finished rows are not redone, a new size is

@@ -8,9 +8,10 @@ import torch
 from legibility.cli import main
 from legibility.data.cache import build_cache
 from legibility.data.layout import load_dataset
+from legibility.data.model_data import ModelData, epoch_order
 from legibility.errors import LegibilityError
-from legibility.study import TARGETS
-from legibility.train import ModelData, TrainConfig, epoch_order, metadata_columns, resolve_inputs, train_model
+from legibility.study import TARGETS, metadata_columns, resolve_inputs
+from legibility.train import TrainConfig, model_data, train_model
 from legibility.transforms import TargetTransform
 
 
@@ -30,7 +31,7 @@ def test_leakage_rule_zeroes_own_domain_and_drops_target(cache):
     with pytest.warns(UserWarning, match="own domain"):
         tgt, inputs = resolve_inputs(c.target, c.inputs, c.metadata_blocks)
     assert inputs.blocks == {"constitutional", "disease"}
-    data = ModelData(cache, tgt, inputs, c)
+    data = model_data(cache, c, tgt, inputs)
     cols = metadata_columns(tgt)
     assert "hb" not in cols
     assert len(cols) == 24
@@ -44,7 +45,7 @@ def test_leakage_rule_zeroes_own_domain_and_drops_target(cache):
 
 def test_metadata_normaliser_fitted_on_train_only(cache):
     tgt, inputs = resolve_inputs("hb", ("metadata",), ("constitutional",))
-    data = ModelData(cache, tgt, inputs, cfg(target="hb"))
+    data = model_data(cache, cfg(target="hb"), tgt, inputs)
     age = metadata_columns(tgt).index("age")
     train = data.rows["train"]
     assert data.meta[train, age].mean() == pytest.approx(0, abs=1e-6)
@@ -116,9 +117,8 @@ def test_same_seed_same_metrics(cache, tmp_path):
 
 def test_killed_mid_epoch_then_restored_equals_uninterrupted(cache, tmp_path, monkeypatch):
     full = train_model(cache, cfg(epochs=4), tmp_path / "full")
-    import legibility.train as tr
 
-    real = tr.ModelData.batch
+    real = ModelData.batch
     calls = {"n": 0}
 
     def dying(self, rows, **kw):
@@ -127,10 +127,10 @@ def test_killed_mid_epoch_then_restored_equals_uninterrupted(cache, tmp_path, mo
             raise KeyboardInterrupt
         return real(self, rows, **kw)
 
-    monkeypatch.setattr(tr.ModelData, "batch", dying)
+    monkeypatch.setattr(ModelData, "batch", dying)
     with pytest.raises(KeyboardInterrupt):
         train_model(cache, cfg(epochs=4), tmp_path / "resumed")
-    monkeypatch.setattr(tr.ModelData, "batch", real)
+    monkeypatch.setattr(ModelData, "batch", real)
     resumed = train_model(cache, cfg(epochs=4), tmp_path / "resumed", restore=True)
     for k in ("r2", "MAE", "Loss", "Balanced accuracy"):
         assert resumed[k] == pytest.approx(full[k], abs=1e-6), k
@@ -199,7 +199,7 @@ def test_predict_refuses_data_lacking_an_input(tiny_cohort, tmp_path):
 
 
 def test_augmentations_are_small_seeded_and_keep_shape():
-    from legibility.train import Augmenter
+    from legibility.data.model_data import Augmenter
 
     g = torch.linspace(-1, 1, 32)
     blob = torch.exp(-(g[:, None, None] ** 2 + g[None, :, None] ** 2 + g[None, None, :] ** 2) / 0.3)
@@ -226,7 +226,7 @@ def test_linear_peer_fits_at_most_its_cap_of_training_participants(cache, monkey
     import legibility.linear as linear
 
     tgt, inputs = resolve_inputs("age", ("connectivity",))
-    data = ModelData(cache, tgt, inputs, cfg(inputs=("connectivity",)))
+    data = model_data(cache, cfg(inputs=("connectivity",)), tgt, inputs)
     seen = []
     real = linear.linear_features
     monkeypatch.setattr(linear, "linear_features", lambda d, rows: seen.append(len(rows)) or real(d, rows))

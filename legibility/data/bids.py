@@ -1,5 +1,8 @@
 """BIDS in and out: read a BIDS dataset with pybids, and write any dataset as BIDS.
 
+One file (~390 lines) on purpose: reader and writer share the format's constants (suffixes,
+entities, the split rule), so what we write is what we read, by construction.
+
 What we read from a BIDS root (``dataset_description.json`` marks it):
 
 - ``participants.tsv``: ``participant_id`` (``sub-<label>``; the label is the participant id,

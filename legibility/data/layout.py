@@ -1,5 +1,8 @@
 """Datasets on disk: the paper's ``TRAIN/``+``TEST/`` layout and a manifest CSV for other cohorts.
 
+(~350 lines: most are the checks of messy tables, each with its error message; they stay
+beside the readers they guard.)
+
 :func:`load_dataset` reads either into a :class:`Dataset`: one table of participants with
 their split (``train``, ``val``, ``test``), the characteristics, and where each modality lives.
 Volumes are not decoded here (the cache does that); everything else is checked here, and each

@@ -1,5 +1,8 @@
 """UK Biobank: a showcase extract and the bulk imaging folders into the paper's layout (or BIDS).
 
+One file (~470 lines) on purpose: :data:`FIELDS`, the table of fields, is read by the derivations
+beside it, and a user checking a field against the showcase reads both together.
+
 The extract is the CSV a UK Biobank application downloads: one row per participant, ``eid``
 and one column per field, instance and array index, ``<field>-<instance>.<array>`` (e.g.
 ``31-0.0``, ``21003-2.0``, ``20002-2.0`` ... ``20002-2.33``). Research Analysis Platform
