@@ -47,7 +47,7 @@ class TrainSettings:
     voxel_standardise: bool = True  # centre/scale each voxel on the training set
     tensorboard: bool = False
     progress: bool = True
-    shuffle_images: bool = False  # control: each participant reads another's images (same split)
+    shuffle_images: bool = False  # control: training and validation read others' images (same split)
     model: dict = field(default_factory=dict)  # ModelConfig fields that override the preset's
 
     def __post_init__(self):

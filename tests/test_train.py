@@ -251,3 +251,17 @@ def test_paper_preset_keeps_the_papers_rules_and_cpu_its_recipe():
     assert lrs[2] > lrs[3] > lrs[4] == pytest.approx(0.0)  # cosine down to 0
     with pytest.raises(ValueError, match="schedule must be"):
         TrainConfig(target="age", inputs=("t1",), schedule="linear")
+
+
+def test_shuffled_control_pairs_train_and_val_images_with_others_and_leaves_test_alone(cache):
+    data = model_data(cache, cfg(shuffle_images=True))
+    for split in ("train", "val"):
+        rows = data.rows[split]
+        src = data.source[rows]
+        assert sorted(src) == sorted(rows)  # a permutation within the split
+        assert (src != rows).any()
+    test = data.rows["test"]
+    assert np.array_equal(data.source[test], test)
+    got = data.batch(test[:3])["volumes"]
+    own = model_data(cache, cfg()).batch(test[:3])["volumes"]
+    torch.testing.assert_close(got, own)
