@@ -35,7 +35,7 @@ def plot_training_efficiency(metrics: pd.DataFrame, minutes_label: str = "Traini
     by_mean = g.mean().sort_values(ascending=False).index
     hours = (g.sum() / 60).sort_values(ascending=False)
     height = max(3.0, 0.17 * len(by_mean) + 1)
-    fig, (a, b) = plt.subplots(1, 2, figsize=(12, height), layout="constrained")
+    fig, (a, b) = plt.subplots(1, 2, figsize=(13, height), layout="constrained")
     sns.stripplot(t, x="Training time (mins)", y="Inputs", order=by_mean, ax=a, color="grey", alpha=0.5, size=3,
                   jitter=0.15)
     sns.pointplot(t, x="Training time (mins)", y="Inputs", order=by_mean, ax=a, color="black", markers="D",
