@@ -28,7 +28,7 @@ def networks_for(metrics: pd.DataFrame, cohort=None) -> tuple[dict, str]:
     else:
         note = ("The association networks need participant data (give --cohort); only the performance "
                 "graph is drawn.")
-    graphs["Performance similarity, BA"] = performance_graph(metrics)
+    graphs["Balanced accuracy, BA"] = performance_graph(metrics)  # the paper's title
     return graphs, note
 
 

@@ -70,6 +70,7 @@ def test_networks_three_panels_keys_legend_and_no_overlapping_labels(published, 
     fig = plot_networks(graphs)
     fig.canvas.draw()
     texts = _texts(fig)
+    assert list(graphs) == ["Mutual information, MI", "Chatterjee's xi (for the paper's MIC)", "Balanced accuracy, BA"]
     for word in ("A", "B", "C", "Non-imaging domain", "Constitutional", "Psychology", "Disease", "Serology",
                  "MI-weighted eigenvector centrality", "xi-weighted eigenvector centrality", "best balanced accuracy",
                  "MI", "xi"):
