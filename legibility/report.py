@@ -28,7 +28,7 @@ def networks_for(metrics: pd.DataFrame, cohort=None) -> tuple[dict, str]:
     else:
         note = ("The association networks need participant data (give --cohort); only the performance "
                 "graph is drawn.")
-    graphs["Performance similarity, BA"] = performance_graph(metrics)
+    graphs["Balanced accuracy, BA"] = performance_graph(metrics)  # the paper's title
     return graphs, note
 
 
@@ -48,6 +48,7 @@ def analyse(metrics, out, cohort=None, figures_dir=None, formats=("png", "pdf", 
     from legibility.evaluation import best_for, best_models
     from legibility.figures import save_figure
     from legibility.figures.paper import (
+        GPU_LABELS,
         headline,
         plot_domain_effects,
         plot_networks,
@@ -55,6 +56,7 @@ def analyse(metrics, out, cohort=None, figures_dir=None, formats=("png", "pdf", 
         plot_training_efficiency,
     )
 
+    published = isinstance(metrics, str) and metrics == "published"  # the paper's times are GPU times
     table = load_metrics(metrics) if not isinstance(metrics, pd.DataFrame) else metrics
     if best is None:
         best = best_models(metrics) if isinstance(metrics, pd.DataFrame) else best_for(metrics)
@@ -73,7 +75,7 @@ def analyse(metrics, out, cohort=None, figures_dir=None, formats=("png", "pdf", 
                "best_models": out / f"{prefix}best_models.csv"}
     for name, fig in (("performance_grid", plot_performance_grid(table, best=best)),
                       ("domain_effects", plot_domain_effects(effects)),
-                      ("training_efficiency", plot_training_efficiency(table))):
+                      ("training_efficiency", plot_training_efficiency(table, **(GPU_LABELS if published else {})))):
         written[name] = save_figure(fig, prefix + name, figures_dir, formats=formats)
         plt.close(fig)
     graphs, note = networks_for(table, cohort)

@@ -70,6 +70,8 @@ def _edge_key(ax, x, y, lo, hi, label, width=1.6):
                          clip_on=False))
     ax.text(x, y + 0.12, _fmt(lo), fontsize=_FONT - 1, ha="left", va="bottom")
     ax.text(x + width, y + 0.12, _fmt(hi), fontsize=_FONT - 1, ha="right", va="bottom")
+    ax.add_patch(FancyArrowPatch((x + 0.45, y + 0.17), (x + width - 0.45, y + 0.17), arrowstyle="-|>",
+                                 mutation_scale=8, lw=1, color="black", clip_on=False))  # as the size key's
     ax.text(x + width / 2, y - 0.12, label, fontsize=_FONT, ha="center", va="top", style="italic", color="#444444")
 
 
@@ -139,7 +141,7 @@ def plot_networks(graphs: dict, seed: int = 0):
         if len(d["weights"]):
             _edge_key(ax, lo[0] + 0.4, base - 1.25, d["weights"].min(), d["weights"].max(),
                       g.graph.get("edge_label", "weight"), width=1.8)
-        fig.text((x + 0.1) / W, 1 - 0.08 / H, "ABCDEFG"[k], fontsize=16, fontweight="bold", va="top")
+        fig.text((x + 0.1) / W, 1 - 0.08 / H, "ABCDEFG"[k], fontsize=16, va="top")
         fig.text((x + d["width"] / 2) / W, 1 - 0.1 / H, title, fontsize=13, ha="center", va="top")
         x += d["width"]
     x = 0.5 - 2.9 / W
