@@ -19,7 +19,8 @@
 # the published table's own test-based choice for the paper's), training efficiency, the target
 # networks and the interactive dashboard, from our sweep's metrics or, with
 # `metrics="published"`, from the paper's table. The association networks need participant data:
-# `cohort_path` (on our runs, the cohort they were trained on).
+# `cohort_path` (on our runs, the cohort they were trained on). Each cell runs one step of
+# `legibility analyse` (`legibility/report.py`), so both write the same files.
 
 # %% tags=["parameters"]
 metrics: str = ""  # a metrics_comparison_test.csv; "" for our sweep's; "published" for the paper's table
@@ -27,21 +28,23 @@ sweep_dir: str = "results/sweep"  # our sweep (used when metrics is "")
 cohort_path: str = "results/data/synthetic"  # participant data for the association networks ("" to skip)
 out_dir: str = "results/analysis"  # where the dashboard and headline table go
 figures_dir: str = "figures"  # where figures are saved
-label: str = ""  # prefix of the figure names (e.g. "published")
+label: str = ""  # prefix of the names of the files written (e.g. "published")
 root_dir: str = ""  # the folder relative paths above are under; empty: the repository root
 
 # %%
 from pathlib import Path
 
-from IPython.display import display
-
 from legibility.analysis import load_metrics
-from legibility.dashboard import write_dashboard
 from legibility.evaluation import best_for
-from legibility.figures import save_figure
-from legibility.figures.paper import headline, plot_networks, plot_performance_grid, plot_training_efficiency
 from legibility.paths import in_project
-from legibility.report import networks_for
+from legibility.report import (
+    dashboard_for,
+    networks_figure,
+    networks_for,
+    performance_grid_figure,
+    training_efficiency_figure,
+    write_headline,
+)
 
 sweep_dir, out_dir, figures_dir, cohort_path = (in_project(p, root_dir)
                                                 for p in (sweep_dir, out_dir, figures_dir, cohort_path))
@@ -49,7 +52,6 @@ if metrics != "published":
     metrics = in_project(metrics, root_dir)
 
 table = load_metrics(metrics or f"{sweep_dir}/metrics_comparison_test.csv")
-prefix = f"{label}_" if label else ""
 # The best input set of each target: our sweep's was chosen on validation by notebook 04
 # (best_models.csv); the published table has test scores only, so its choice is test-based.
 best = best_for(metrics or f"{out_dir}/best_models.csv")
@@ -59,15 +61,15 @@ best[["Target", "Inputs", "selected_by"]]
 # ## Performance grid
 
 # %%
-fig = plot_performance_grid(table, best=best)
-save_figure(fig, prefix + "performance_grid", figures_dir, formats=("png", "pdf", "svg"))
+fig, saved = performance_grid_figure(table, best, figures_dir, label)
+saved
 
 # %% [markdown]
 # ## Training efficiency
 
 # %%
-fig = plot_training_efficiency(table)
-save_figure(fig, prefix + "training_efficiency", figures_dir)
+fig, saved = training_efficiency_figure(table, figures_dir, label)
+saved
 
 # %% [markdown]
 # ## Target networks and the dashboard
@@ -75,15 +77,13 @@ save_figure(fig, prefix + "training_efficiency", figures_dir)
 # %%
 graphs, note = networks_for(table, cohort_path if cohort_path and Path(cohort_path).exists() else None)
 print(note)
-fig = plot_networks(graphs)
-save_figure(fig, prefix + "networks", figures_dir)
-dashboard = write_dashboard(table, graphs, f"{out_dir}/{prefix}dashboard.html", note=note, best=best)
+fig, saved = networks_figure(graphs, figures_dir, label)
+dashboard = dashboard_for(table, graphs, out_dir, note=note, best=best, label=label)
 print("dashboard:", dashboard)
 
 # %% [markdown]
 # ## Headline: every target's best model
 
 # %%
-heads = headline(table, best)
-heads.to_csv(f"{out_dir}/{prefix}headline.csv", index=False)
+heads, _ = write_headline(table, best, out_dir, label)
 heads.round(3)
