@@ -39,7 +39,8 @@ INPUTS = {"age": "t1 flair", "sex": "t1 flair", "worry": "t1 flair dwi"}
 # variants were tried on 16^3 inputs. The first search chose "shallow_batch64"; the second (session 4)
 # "b64_linear", now the cpu preset.
 # Every field is explicit, so the search replays whatever the presets' defaults become.
-OLD_MODEL = {"input_pool": 1, "cnn_channels": (8, 16, 32, 64), "linear_path": False}  # the cpu preset's network before issue 12
+# the cpu preset's network before issue 12
+OLD_MODEL = {"input_pool": 1, "cnn_channels": (8, 16, 32, 64), "linear_path": False}
 BASE = {"epochs": 20, "patience": 20, "lr": 1e-3, "batch_size": 16, "weight_decay": 0.05, "schedule": "cosine",
         "warmup_epochs": 1.0, "ema": 0.0, "augment": False, "model": OLD_MODEL}
 POOLED = {**BASE, "ema": 0.995, "model": {"input_pool": 2, "cnn_channels": (16, 32, 64), "linear_path": False}}

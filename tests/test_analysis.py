@@ -180,6 +180,18 @@ def test_figures_and_tables_from_analyse(published, tmp_path, tiny_cohort, capsy
     assert best.selected_by.str.startswith("test").all()  # the published table has no validation rows
 
 
+def test_analyse_with_a_label_names_every_file_with_it(published, tmp_path, capsys):
+    """The steps notebooks 05 and 06 call name files as `legibility analyse` does: ``<label>_<name>``."""
+    from legibility.report import analyse
+
+    result = analyse(published, tmp_path, formats=("png",), label="x")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "x_best_models.csv", "x_dashboard.html", "x_domain_effects.csv", "x_domain_effects.png", "x_headline.csv",
+        "x_networks.png", "x_performance_grid.png", "x_training_efficiency.png"]
+    assert result["paths"]["domain_effects"] == tmp_path / "x_domain_effects.csv"
+    assert "only the performance graph is drawn" in capsys.readouterr().out  # no cohort given
+
+
 def test_metrics_published_reads_the_variable(published_table, monkeypatch):
     from conftest import PUBLISHED
 

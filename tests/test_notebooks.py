@@ -1,6 +1,7 @@
 """Notebooks: committed clean, each with a parameters cell, and really executed by papermill."""
 
 import json
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -17,28 +18,85 @@ def test_there_are_notebooks():
 def test_committed_without_outputs_and_with_parameters(path):
     nb = nbformat.read(path, as_version=4)
     tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
-    assert len(tagged) == 1
+    assert len(tagged) == 1, f"{path.name}: one cell tagged `parameters` (papermill's), found {len(tagged)}"
+    clear = f"clear them: `jupyter nbconvert --clear-output --inplace notebooks/{path.name}`"
     for cell in nb.cells:
         if cell.cell_type == "code":
-            assert cell.outputs == []
-            assert cell.execution_count is None
+            assert cell.outputs == [], f"{path.name} is committed with outputs: {clear}"
+            assert cell.execution_count is None, f"{path.name} is committed with execution counts: {clear}"
 
 
-def test_committed_notebooks_are_what_their_source_generates():
-    """``scripts/make_notebooks.py`` is the notebooks' source: a notebook edited by hand (or a
-    source edited without regenerating) fails here. Fix: edit the script, then run
-    ``python scripts/make_notebooks.py``."""
-    import importlib.util
+def _cells(path) -> list[tuple]:
+    """What a notebook holds, read by jupytext from either side of a pair: each cell's type,
+    source and tags."""
+    import jupytext
 
-    spec = importlib.util.spec_from_file_location("make_notebooks", ROOT / "scripts" / "make_notebooks.py")
-    source = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(source)
-    assert sorted(source.NOTEBOOKS) == [p.name for p in NOTEBOOKS]
-    for name, cells in source.NOTEBOOKS.items():
-        want = source.notebook(cells, name)
-        have = nbformat.read(ROOT / "notebooks" / name, as_version=4)
-        assert [(c.id, c.cell_type, c.source, c.metadata.get("tags", [])) for c in have.cells] == \
-            [(c.id, c.cell_type, c.source, c.metadata.get("tags", [])) for c in want.cells], name
+    return [(c.cell_type, c.source, c.metadata.get("tags", [])) for c in jupytext.read(path).cells]
+
+
+def _out_of_sync(notebook) -> str:
+    """Why ``NN_name.ipynb`` and its paired ``NN_name.py`` disagree, with the fix; "" when they agree."""
+    script = notebook.with_suffix(".py")
+    fix = f"run `jupytext --sync notebooks/{script.name}` (it updates the older of the two from the newer)"
+    if not script.exists():
+        return f"{notebook.name} has no paired {script.name}: {fix}"
+    have, want = _cells(notebook), _cells(script)
+    if have == want:
+        return ""
+    first = next((i for i, (a, b) in enumerate(zip(have, want, strict=False)) if a != b), min(len(have), len(want)))
+    return (f"{notebook.name} and {script.name} differ (cell {first + 1}; {len(have)} cells against {len(want)}): "
+            f"{fix}")
+
+
+def test_notebooks_are_paired_by_jupytext():
+    """``jupytext.toml`` pairs each notebook with a percent-format script."""
+    import tomllib
+
+    assert tomllib.loads((ROOT / "jupytext.toml").read_text())["formats"] == "ipynb,py:percent"
+    scripts = sorted((ROOT / "notebooks").glob("*.py"))
+    assert [p.stem for p in scripts] == [p.stem for p in NOTEBOOKS], (
+        "every notebooks/NN_name.py needs its NN_name.ipynb: run `jupytext --sync notebooks/NN_name.py`")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_and_its_script_hold_the_same_cells(path):
+    """The ``.py`` is what people edit and review, the ``.ipynb`` what papermill runs: a change
+    saved to one side only (from Jupyter without jupytext, or in an editor) fails here."""
+    assert _out_of_sync(path) == ""
+
+
+def test_a_pair_out_of_sync_is_caught_and_the_fix_named(tmp_path):
+    import shutil
+
+    notebook = Path(shutil.copy(ROOT / "notebooks" / "05_domain_effects.ipynb", tmp_path))
+    script = tmp_path / "05_domain_effects.py"
+    assert "has no paired 05_domain_effects.py" in _out_of_sync(notebook)
+    source = (ROOT / "notebooks" / script.name).read_text()
+    script.write_text(source)
+    assert _out_of_sync(notebook) == ""
+    script.write_text(source.replace("effects.round(4)", "effects.round(3)"))
+    assert "jupytext --sync notebooks/05_domain_effects.py" in _out_of_sync(notebook)
+    script.write_text(source.replace('# %% tags=["parameters"]', "# %%"))  # the parameters tag lost
+    assert "cell 2;" in _out_of_sync(notebook)
+
+
+def test_syncing_an_unchanged_pair_changes_nothing_on_disk(tmp_path):
+    """The committed ``.ipynb`` is byte for byte what ``jupytext --sync`` writes (cell ids kept)."""
+    import shutil
+    import subprocess
+    import sys
+
+    shutil.copy(ROOT / "jupytext.toml", tmp_path)
+    (tmp_path / "notebooks").mkdir()
+    files = sorted((ROOT / "notebooks").glob("*.ipynb")) + sorted((ROOT / "notebooks").glob("*.py"))
+    for f in files:
+        shutil.copy2(f, tmp_path / "notebooks")
+    scripts = [str(p.relative_to(tmp_path)) for p in sorted((tmp_path / "notebooks").glob("*.py"))]
+    subprocess.run([sys.executable, "-m", "jupytext", "--sync", *scripts], cwd=tmp_path, check=True,
+                   capture_output=True)
+    for f in files:
+        assert (tmp_path / "notebooks" / f.name).read_bytes() == f.read_bytes(), (
+            f"{f.name} is not as jupytext writes it: run `jupytext --sync notebooks/{f.stem}.py`")
 
 
 def test_notebook_01_runs_at_tiny_size_from_the_notebooks_folder_and_writes_nothing_there(tmp_path):
