@@ -41,11 +41,12 @@ from pathlib import Path
 import pandas as pd
 from IPython.display import Image, display
 
+from legibility.config import TrainConfig
 from legibility.data.cache import build_cache
 from legibility.data.layout import load_dataset
 from legibility.evaluation import ceiling_for
 from legibility.paths import in_project
-from legibility.train import TrainConfig, train_model
+from legibility.train import train_model
 
 data_path, outpath = in_project(data_path, root_dir), in_project(outpath, root_dir)
 
@@ -66,8 +67,7 @@ ceiling_for(data_path, result)
 # ## Training curves and test predictions
 
 # %%
-from legibility.study import model_name
-from legibility.train import resolve_inputs
+from legibility.study import model_name, resolve_inputs
 
 folder = f"{outpath}/{model_name(*resolve_inputs(target, inputs, metadata_blocks))}"
 display(Image(f"{folder}/training_curves.png"))
