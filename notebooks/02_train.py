@@ -30,8 +30,8 @@ preset: str = "cpu"  # "cpu" (narrow, 32^3) or "paper" (the paper's widths)
 side: int = 32  # working side of the volumes
 epochs: int = 30  # at most this many epochs (early stopping may end sooner)
 patience: int = 10  # epochs without a better validation loss before stopping
-lr: float = None  # Adam learning rate; None: the preset's (cpu 1e-3, paper 1e-4)
-batch_size: int = None  # participants per batch; None: the preset's (cpu 16, paper 64)
+lr: float = None  # peak learning rate; None: the preset's (cpu 3e-3, paper 1e-4)
+batch_size: int = None  # participants per batch; None: the preset's (64 for both)
 seed: int = 0  # random seed
 root_dir: str = ""  # the folder relative paths above are under; empty: the repository root
 
