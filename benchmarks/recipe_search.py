@@ -95,6 +95,10 @@ RECIPES = {
     # could not tell apart recipes 0.02 apart (its choice scored 0.049 under the linear peer on test).
     "b64_linear": ("shallow_batch64 + a linear path from the 16^3 input voxels to the output, started at zero",
                    _on_shallow(batch_size=64, lr=3e-3, model={"linear_path": True})),
+    "b64_linear_lr32": ("b64_linear, the path's learning rate / 32",
+                        _on_shallow(batch_size=64, lr=3e-3, model={"linear_path": True, "linear_path_lr": 1 / 32})),
+    "b64_linear_lr128": ("b64_linear, the path's learning rate / 128",
+                         _on_shallow(batch_size=64, lr=3e-3, model={"linear_path": True, "linear_path_lr": 1 / 128})),
     "b64_linear_40": ("b64_linear, 40 epochs",
                       _on_shallow(batch_size=64, lr=3e-3, epochs=40, patience=40, model={"linear_path": True})),
 }

@@ -33,6 +33,8 @@ class ModelConfig:
     channels_last: bool = True  # run the convolutions in channels_last_3d (same maths, ~1.4x faster on CPU)
     linear_path: bool = False  # ours: a linear map from the (pooled) input voxels to the outputs, added
     # to the head's output and started at zero, so the network holds its linear peer as a special case
+    linear_path_lr: float = 1.0  # the path's learning rate as a multiple of the network's (Adam moves
+    # each of its thousands of weights by about the rate a step: at the full rate it overshoots)
     # --- the connectivity MLP
     n_edges: int = 64_620  # 360 * 359 / 2
     conn_hidden: int = 128

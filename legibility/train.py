@@ -110,6 +110,19 @@ def learning_rate(cfg: TrainConfig, epoch: float) -> float:
     return float(cfg.lr * 0.5 * (1 + np.cos(np.pi * min((epoch - cfg.warmup_epochs) / span, 1.0))))
 
 
+def _optimiser(model: FusedModel, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW (Adam without weight decay) over the used parameters; the linear path, when there is
+    one, in a group of its own at ``linear_path_lr`` times the rate (each group's ``lr_scale``)."""
+    named = model.trainable()
+    groups = [{"params": [p for n, p in named if not n.startswith("linear_path.")], "lr_scale": 1.0},
+              {"params": [p for n, p in named if n.startswith("linear_path.")],
+               "lr_scale": model.cfg.linear_path_lr}]
+    groups = [g for g in groups if g["params"]]
+    if cfg.weight_decay > 0:
+        return torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.Adam(groups, lr=cfg.lr)
+
+
 @torch.no_grad()
 def _ema_update(ema: nn.Module, model: nn.Module, decay: float, step: int):
     """ema <- d * ema + (1 - d) * model, over weights and float buffers (BN statistics), with
@@ -174,9 +187,7 @@ def train_model(cache: Cache, cfg: TrainConfig, outpath, restore: bool = False, 
                   in_channels=max(len(data.channels), 1), n_edges=data.n_edges(),
                   n_metadata=len(metadata_columns(tgt)), n_outputs=2 if tgt.is_binary else 1, **cfg.model)
     model = FusedModel(mcfg).to(device)
-    params = [p for _, p in model.trainable()]
-    opt = (torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay) if cfg.weight_decay > 0
-           else torch.optim.Adam(params, lr=cfg.lr))
+    opt = _optimiser(model, cfg)
     ema = copy.deepcopy(model) if cfg.ema > 0 else None  # what is evaluated and kept when set
     judged = ema if ema is not None else model
     loss_fn = loss_function(tgt.is_binary)
@@ -229,7 +240,7 @@ def train_model(cache: Cache, cfg: TrainConfig, outpath, restore: bool = False, 
         seeds = rng.integers(2**31, size=len(chunks))  # one generator per batch: same with any workers
         for step, b in enumerate(_batches(data, chunks, seeds, cfg)):
             for group in opt.param_groups:
-                group["lr"] = learning_rate(cfg, epoch + step / len(chunks))
+                group["lr"] = learning_rate(cfg, epoch + step / len(chunks)) * group["lr_scale"]
             b = to_device(b, device)
             with autocast(device):
                 fit = loss_fn(model(b).float(), b["target"])

@@ -265,3 +265,22 @@ def test_shuffled_control_pairs_train_and_val_images_with_others_and_leaves_test
     got = data.batch(test[:3])["volumes"]
     own = model_data(cache, cfg()).batch(test[:3])["volumes"]
     torch.testing.assert_close(got, own)
+
+
+def test_the_linear_path_learns_at_its_own_rate(cache, tmp_path):
+    from legibility.model import FusedModel, preset
+    from legibility.train import _optimiser
+
+    c = cfg()
+    model = FusedModel(preset("cpu", in_channels=2, linear_path=True, linear_path_lr=0.25))
+    opt = _optimiser(model, c)
+    scales = [g["lr_scale"] for g in opt.param_groups]
+    assert scales == [1.0, 0.25]
+    assert opt.param_groups[1]["params"] == [model.linear_path.weight, model.linear_path.bias]
+    # training applies the scale at every step: the path's last rate is a quarter of the network's
+    train_model(cache, cfg(epochs=2, model={"linear_path": True, "linear_path_lr": 0.25}), tmp_path)
+    last = torch.load(next(tmp_path.glob("*/last.pt")), weights_only=True)["optimizer"]["param_groups"]
+    assert last[0]["lr"] > 0
+    assert last[1]["lr"] == pytest.approx(0.25 * last[0]["lr"])
+    no_path = _optimiser(FusedModel(preset("cpu", in_channels=2, linear_path=False)), c)
+    assert [g["lr_scale"] for g in no_path.param_groups] == [1.0]
