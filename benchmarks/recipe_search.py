@@ -99,6 +99,11 @@ RECIPES = {
                         _on_shallow(batch_size=64, lr=3e-3, model={"linear_path": True, "linear_path_lr": 1 / 32})),
     "b64_linear_lr128": ("b64_linear, the path's learning rate / 128",
                          _on_shallow(batch_size=64, lr=3e-3, model={"linear_path": True, "linear_path_lr": 1 / 128})),
+    # Session 5: the path starts where the linear peer ends (its fit on the same pooled voxels) and
+    # the network's output at zero, so the CNN only has to learn what the linear fit leaves.
+    "b64_linear_lr32_peer": ("b64_linear_lr32, the path started at the linear peer's fit",
+                             _on_shallow(batch_size=64, lr=3e-3, model={"linear_path": True, "linear_path_lr": 1 / 32,
+                                                                        "linear_path_start": "peer"})),
     "b64_linear_40": ("b64_linear, 40 epochs",
                       _on_shallow(batch_size=64, lr=3e-3, epochs=40, patience=40, model={"linear_path": True})),
 }

@@ -35,6 +35,9 @@ class ModelConfig:
     # to the head's output and started at zero, so the network holds its linear peer as a special case
     linear_path_lr: float = 1.0  # the path's learning rate as a multiple of the network's (Adam moves
     # each of its thousands of weights by about the rate a step: at the full rate it overshoots)
+    linear_path_start: str = "zero"  # "zero", or "peer": the path starts as its linear peer's fit on the
+    # training set (ridge or class-balanced logistic regression, penalty chosen on validation) and the
+    # head's last layer at zero, so training starts from the linear solution and the CNN learns the rest
     # --- the connectivity MLP
     n_edges: int = 64_620  # 360 * 359 / 2
     conn_hidden: int = 128
@@ -181,6 +184,11 @@ class FusedModel(nn.Module):
             self.linear_path = nn.Linear(cfg.in_channels * (cfg.side // cfg.input_pool) ** 3, cfg.n_outputs)
             nn.init.zeros_(self.linear_path.weight)
             nn.init.zeros_(self.linear_path.bias)
+            if cfg.linear_path_start not in ("zero", "peer"):
+                raise ValueError(f"linear_path_start must be 'zero' or 'peer', got {cfg.linear_path_start!r}.")
+            if cfg.linear_path_start == "peer":  # the network's own output starts at zero too
+                nn.init.zeros_(self.head[-1].weight)
+                nn.init.zeros_(self.head[-1].bias)
 
     def _branch(self, name, x, width, batch, ref):
         if not self.used[name]:  # an unused input: zeros in its place

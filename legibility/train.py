@@ -33,6 +33,7 @@ from legibility.data.cache import Cache
 from legibility.data.model_data import ModelData, epoch_order
 from legibility.errors import LegibilityError
 from legibility.evaluation import evaluate_model, predict_rows
+from legibility.linear import start_linear_path
 from legibility.model import FusedModel, autocast, loss_function, preset, to_device
 from legibility.predict import predictor_state
 from legibility.study import InputSet, Target, metadata_columns, resolve_inputs
@@ -186,7 +187,10 @@ def train_model(cache: Cache, cfg: TrainConfig, outpath, restore: bool = False, 
                   use_connectivity=data.conn is not None, use_metadata=bool(inputs.blocks),
                   in_channels=max(len(data.channels), 1), n_edges=data.n_edges(),
                   n_metadata=len(metadata_columns(tgt)), n_outputs=2 if tgt.is_binary else 1, **cfg.model)
-    model = FusedModel(mcfg).to(device)
+    model = FusedModel(mcfg)
+    if mcfg.linear_path_start == "peer" and model.linear_path is not None:
+        start_linear_path(model, data)  # a resumed run reads its own state back below
+    model = model.to(device)
     opt = _optimiser(model, cfg)
     ema = copy.deepcopy(model) if cfg.ema > 0 else None  # what is evaluated and kept when set
     judged = ema if ema is not None else model

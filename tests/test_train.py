@@ -1,5 +1,7 @@
 """The training engine: every rule of SPEC, resume, clear errors, predict."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -284,3 +286,51 @@ def test_the_linear_path_learns_at_its_own_rate(cache, tmp_path):
     assert last[1]["lr"] == pytest.approx(0.25 * last[0]["lr"])
     no_path = _optimiser(FusedModel(preset("cpu", in_channels=2, linear_path=False)), c)
     assert [g["lr_scale"] for g in no_path.param_groups] == [1.0]
+
+
+@pytest.mark.parametrize("target", ["age", "sex"])
+def test_a_peer_started_model_predicts_as_its_linear_peer_before_training(cache, target):
+    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.metrics import balanced_accuracy_score, r2_score
+
+    from legibility.linear import start_linear_path
+    from legibility.model import FusedModel, preset
+
+    data = model_data(cache, cfg(target=target))
+    model = FusedModel(preset("cpu", side=32, in_channels=2, n_outputs=2 if target == "sex" else 1,
+                              linear_path=True, linear_path_start="peer"))
+    before = model.linear_path.weight.clone()
+    start_linear_path(model, data)
+    assert not torch.equal(model.linear_path.weight, before)
+    model.eval()
+
+    def voxels(rows):
+        return model.volumes.inpool(data.batch(rows)["volumes"]).flatten(1).double().numpy()
+
+    tr, va = data.rows["train"], data.rows["val"]
+    x_tr, x_va = voxels(tr), voxels(va)
+    mu, sd = x_tr.mean(0), x_tr.std(0) + 1e-6
+    z_tr, z_va = (x_tr - mu) / sd, (x_va - mu) / sd
+    with torch.no_grad():
+        out = model(data.batch(va)).double().numpy()
+    if target == "sex":  # the class-balanced logistic regression of the best C on validation
+        fits = [LogisticRegression(C=c, class_weight="balanced", max_iter=300).fit(z_tr, data.y[tr])
+                for c in (1e-4, 1e-3, 1e-2, 1e-1)]
+        best = max(fits, key=lambda m: balanced_accuracy_score(data.y[va], m.predict(z_va)))
+        np.testing.assert_allclose(out[:, 1], best.decision_function(z_va), atol=1e-3)
+        np.testing.assert_allclose(out[:, 0], -out[:, 1], atol=1e-6)
+    else:  # the ridge on the transformed target of the best alpha on validation
+        y_tr, y_va = data.target_values(tr)[:, 0], data.target_values(va)[:, 0]
+        fits = [Ridge(alpha=a).fit(z_tr, y_tr) for a in (1e0, 1e1, 1e2, 1e3, 1e4, 1e5)]
+        best = max(fits, key=lambda m: r2_score(y_va, m.predict(z_va)))
+        np.testing.assert_allclose(out[:, 0], best.predict(z_va), atol=1e-3)
+
+
+def test_training_from_the_peer_start_keeps_its_setting(cache, tmp_path):
+    row = train_model(cache, cfg(epochs=2, model={"linear_path": True, "linear_path_start": "peer"}), tmp_path)
+    assert np.isfinite(row["r2"])
+    done = json.loads(next(tmp_path.glob("*/done.json")).read_text())
+    assert done["settings"]["model"]["linear_path_start"] == "peer"
+    with pytest.raises(ValueError, match="linear_path_start"):
+        train_model(cache, cfg(epochs=1, model={"linear_path": True, "linear_path_start": "ridge"}),
+                    tmp_path / "bad")
