@@ -51,7 +51,9 @@ def _on_pooled(**changes) -> dict:
     return {**POOLED, **changes, "model": model}
 
 
-SHALLOW = {**POOLED, "model": {"input_pool": 2, "cnn_channels": (16,), "linear_path": False}}
+# The path's settings are pinned as each recipe was run, whatever the preset says now.
+SHALLOW = {**POOLED, "model": {"input_pool": 2, "cnn_channels": (16,), "linear_path": False, "linear_path_lr": 1.0,
+                               "linear_path_start": "zero"}}
 
 
 def _on_shallow(**changes) -> dict:

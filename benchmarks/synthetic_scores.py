@@ -22,6 +22,7 @@ import pandas as pd
 from legibility.data.cache import build_cache
 from legibility.data.layout import load_dataset
 from legibility.evaluation import ceiling_for
+from legibility.model import preset
 from legibility.train import TrainConfig, train_model
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -66,7 +67,10 @@ def main():
           "|---|---|---|---|---|---|---|---|---|---|"]
     md += [f"| {r.target} | {r.inputs} | {r.images} | {r.seed} | {r.metric} | {r._4:.3f} | {r._5} | {r._6:.3f} | "
            f"{r.ceiling:.3f} | {r.minutes:.1f} |" for r in df.itertuples()]
-    text = (f"cpu preset, 32^3, {n} participants, lr {cfg.lr}, batch {cfg.batch_size}, "
+    net = preset("cpu")
+    text = (f"cpu preset, 32^3, {n} participants, linear path {net.linear_path} (learning at "
+            f"{net.linear_path_lr:g} x the rate, started at {net.linear_path_start!r}), lr {cfg.lr}, "
+            f"batch {cfg.batch_size}, "
             f"weight decay {cfg.weight_decay}, "
             f"{cfg.schedule} schedule, EMA {cfg.ema}, at most {args.epochs} epochs (patience {args.patience}), "
             f"{time.strftime('%Y-%m-%d')}\n\n" + "\n".join(md) + "\n")

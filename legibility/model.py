@@ -76,13 +76,15 @@ PRESETS: dict[str, ModelConfig] = {
     # the volumes average-pooled to 16^3, one residual block of 16 channels, its 8^3 x 16 map
     # flattened into the dense layer; no dropout in the block (Dropout3d over few channels kept
     # the training loss from falling); a linear path from the 16^3 voxels to the output, started at
-    # zero, so the network holds its linear peer, learning at 1/32 of the rate (at the full rate the
-    # training loss spiked at the peak rate and age fell to 0.75 at 4,000 participants; validation
-    # within 0.01 of the linear peer at 800 and 4,000). Its training recipe is
-    # legibility.config.TRAINING_DEFAULTS.
+    # its linear peer's fit (the head's output at zero), so the network starts where the linear
+    # model ends and the CNN learns what it leaves; the path learns at 1/32 of the rate (at the full
+    # rate the training loss spiked at the peak rate and age fell to 0.75 at 4,000 participants).
+    # Started at zero the path left validation 0.012 (age) and 0.004 (sex) under the linear peer;
+    # started at the peer's fit, 0.007 and 0.008 above it (two cohorts x two seeds each). Its
+    # training recipe is legibility.config.TRAINING_DEFAULTS.
     "cpu": ModelConfig(side=32, input_pool=2, cnn_channels=(16,), cnn_dense=64, conn_hidden=64,
                        meta_hidden=(64, 32, 32), head_hidden=(64, 64), dropout=0.0, linear_path=True,
-                       linear_path_lr=1 / 32),
+                       linear_path_lr=1 / 32, linear_path_start="peer"),
 }
 
 
