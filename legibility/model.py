@@ -32,7 +32,7 @@ class ModelConfig:
     global_pool: bool = False  # False: flatten the last block (the paper); True: global average pool
     channels_last: bool = True  # run the convolutions in channels_last_3d (same maths, ~1.4x faster on CPU)
     linear_path: bool = False  # ours: a linear map from the (pooled) input voxels to the outputs, added
-    # to the head's output and started at zero, so the network holds its linear peer as a special case
+    # to the head's output, so the network holds its linear peer as a special case (its start: below)
     linear_path_lr: float = 1.0  # the path's learning rate as a multiple of the network's (Adam moves
     # each of its thousands of weights by about the rate a step: at the full rate it overshoots)
     linear_path_start: str = "zero"  # "zero", or "peer": the path starts as its linear peer's fit on the
