@@ -38,7 +38,7 @@ from legibility.model import FusedModel, autocast, loss_function, preset, to_dev
 from legibility.predict import predictor_state
 from legibility.study import InputSet, Target, metadata_columns, resolve_inputs
 
-__all__ = ["TrainConfig", "learning_rate", "model_data", "run_settings",
+__all__ = ["TrainConfig", "learning_rate", "model_data", "network_settings", "run_settings",
            "settings_differences", "train_model"]
 
 
@@ -60,11 +60,28 @@ _NOT_SETTINGS = ("progress", "tensorboard", "num_workers")
 _IN_FOLDER_NAME = ("target", "inputs", "metadata_blocks")
 
 
+# Fields of ModelConfig that a model's target and inputs decide (its folder's name holds them), and
+# channels_last, which changes the memory layout, not the maths.
+_NOT_NETWORK = ("use_volumes", "use_connectivity", "use_metadata", "in_channels", "n_edges", "n_metadata",
+                "n_outputs", "channels_last")
+
+
+def network_settings(cfg: TrainConfig) -> dict:
+    """The network ``cfg`` trains: its preset at its side with ``cfg.model``'s overrides, less what
+    the model's data decide. Recorded so that a model trained under an earlier version of a preset
+    is not taken for one of today's."""
+    net = preset(cfg.preset, side=cfg.side, **cfg.model).to_dict()
+    return {k: v for k, v in net.items() if k not in _NOT_NETWORK}
+
+
 def run_settings(cfg: TrainConfig, all_fields: bool = False) -> dict:
-    """The settings a model was trained with, as written to its ``done.json`` (with ``all_fields``,
-    those that leave the model unchanged too, as its predictor keeps them)."""
-    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()
-            if all_fields or k not in _NOT_SETTINGS}
+    """The settings a model was trained with, as written to its ``done.json``: ``cfg``'s fields and
+    the ``network`` (with ``all_fields``, also those that leave the model unchanged, as its
+    predictor keeps them)."""
+    out = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()
+           if all_fields or k not in _NOT_SETTINGS}
+    out["network"] = network_settings(cfg)
+    return out
 
 
 def settings_differences(folder, cfg: TrainConfig) -> list[str] | None:
@@ -74,9 +91,16 @@ def settings_differences(folder, cfg: TrainConfig) -> list[str] | None:
     done = json.loads((Path(folder) / "done.json").read_text())
     if "settings" not in done:
         return None
-    now = run_settings(cfg)
-    return [f"{k} {done['settings'].get(k)!r} (now {now[k]!r})" for k in now
-            if k not in _IN_FOLDER_NAME and done["settings"].get(k) != now[k]]
+    now, then = run_settings(cfg), done["settings"]
+    out = [f"{k} {then.get(k)!r} (now {now[k]!r})" for k in now
+           if k not in (*_IN_FOLDER_NAME, "network") and then.get(k) != now[k]]
+    if "network" not in then:
+        out.append(f"the network is not recorded (trained by an earlier version; the {cfg.preset} preset "
+                   f"may have changed since)")
+    else:
+        out += [f"network {k} {then['network'].get(k)!r} (now {v!r})" for k, v in now["network"].items()
+                if then["network"].get(k) != v]
+    return out
 
 
 def _refuse_finished(out: Path, cfg: TrainConfig):
@@ -97,7 +121,8 @@ def _identity(cfg: TrainConfig, tgt: Target, inputs: InputSet) -> dict:
             "data_size": cfg.data_size or 0, "weight_decay": cfg.weight_decay, "schedule": cfg.schedule,
             "warmup_epochs": cfg.warmup_epochs, "ema": cfg.ema, "augment": cfg.augment,
             "epochs": cfg.epochs if cfg.schedule == "cosine" else None,  # the cosine's length
-            "model": json.dumps(cfg.model, sort_keys=True)}
+            "model": json.dumps(cfg.model, sort_keys=True),
+            "network": json.dumps(network_settings(cfg), sort_keys=True)}
 
 
 def learning_rate(cfg: TrainConfig, epoch: float) -> float:

@@ -73,9 +73,14 @@ def test_linear_path_starts_at_zero_and_holds_a_linear_model_of_the_pooled_voxel
     torch.manual_seed(0)
     plain = FusedModel(preset("cpu", in_channels=2, linear_path=False)).eval()
     torch.manual_seed(0)
-    wide = FusedModel(preset("cpu", in_channels=2, linear_path=True)).eval()
+    wide = FusedModel(preset("cpu", in_channels=2, linear_path=True, linear_path_start="zero")).eval()
     assert wide.linear_path.in_features == 2 * 16**3  # the cpu preset pools 32^3 to 16^3
     assert torch.equal(plain(x), wide(x))  # at zero, the path changes nothing
+    # started from the peer (the cpu preset's default), the network's own output starts at zero and
+    # the whole output is the path's, until start_linear_path fits it
+    peer = FusedModel(preset("cpu", in_channels=2)).eval()
+    assert peer.cfg.linear_path_start == "peer"
+    assert torch.equal(peer(x), torch.zeros(4, 1))
     assert "linear_path.weight" in {n for n, _ in wide.trainable()}
     # the deep part silenced, the network is exactly a linear model of the pooled voxels
     torch.nn.init.zeros_(wide.head[-1].weight)

@@ -54,6 +54,28 @@ def test_a_finished_model_is_refused_naming_the_settings_that_differ(cache, tmp_
     assert again["Target"] == "Hb"
 
 
+def test_a_model_of_an_earlier_preset_is_not_taken_for_one_of_todays(cache, tmp_path, monkeypatch):
+    """done.json records the network (the preset with its overrides): when the preset changes, a
+    finished model is refused, naming the change, as a sweep would meet it after an update."""
+    from dataclasses import replace
+
+    import legibility.model as model
+
+    train_model(cache, cfg(), tmp_path)
+    done = json.loads((tmp_path / "hb__meta-c-d-p" / "done.json").read_text())
+    assert done["settings"]["network"]["linear_path_start"] == model.PRESETS["cpu"].linear_path_start
+    assert "in_channels" not in done["settings"]["network"]  # what the data decide is not a setting
+    monkeypatch.setitem(model.PRESETS, "cpu", replace(model.PRESETS["cpu"], head_hidden=(32,)))
+    with pytest.raises(LegibilityError, match=r"network head_hidden \[64, 64\] \(now \[32\]\)"):
+        train_model(cache, cfg(), tmp_path)
+    monkeypatch.undo()
+    stamp = tmp_path / "hb__meta-c-d-p" / "done.json"
+    del done["settings"]["network"]  # as an earlier version wrote it
+    stamp.write_text(json.dumps(done))
+    with pytest.raises(LegibilityError, match="network is not recorded"):
+        train_model(cache, cfg(), tmp_path)
+
+
 def test_the_train_command_refuses_and_overwrites(tiny_cohort, tmp_path, capsys):
     args = ["train", "--inpath", str(tiny_cohort), "--outpath", str(tmp_path), "--target", "hb", "--inputs",
             "metadata", "--epochs", "1", "--batch_size", "8"]
