@@ -57,6 +57,12 @@ def _best_fit(x: dict, y: dict, binary: bool):
     return best
 
 
+def _standardised(x: dict) -> tuple[dict, np.ndarray, np.ndarray]:
+    """Each split of ``x`` standardised with the training split's mean and SD; and those two."""
+    mu, sd = x["train"].mean(0), x["train"].std(0) + 1e-6
+    return {k: (v - mu) / sd for k, v in x.items()}, mu, sd
+
+
 def _training_rows(data) -> np.ndarray:
     tr = data.rows["train"]
     if len(tr) > PEER_MAX_TRAIN:
@@ -69,9 +75,7 @@ def linear_peer(data, predictions: bool = False) -> dict[str, dict[str, float]]:
     with ``predictions``, each split's dict also holds ``prediction``: the predicted class (binary
     targets) or value (continuous ones) of each of its participants."""
     rows = {"train": _training_rows(data), "val": data.rows["val"], "test": data.rows["test"]}
-    x = {s: linear_features(data, r) for s, r in rows.items()}
-    mu, sd = x["train"].mean(0), x["train"].std(0) + 1e-6
-    x = {k: (v - mu) / sd for k, v in x.items()}
+    x, _, _ = _standardised({s: linear_features(data, r) for s, r in rows.items()})
     y = {s: data.y[r] for s, r in rows.items()}
     if data.tgt.is_binary and len(np.unique(y["train"])) < 2:
         return {s: {"balanced_accuracy": float("nan"), "r2": 0.0, "mae": 0.0} for s in ("val", "test")}
@@ -107,9 +111,7 @@ def start_linear_path(model, data) -> None:
         return np.concatenate([model.volumes.inpool(data.batch(r[s:s + 64])["volumes"]).flatten(1).double().numpy()
                                for s in range(0, len(r), 64)])
 
-    x = {s: voxels(r) for s, r in rows.items()}
-    mu, sd = x["train"].mean(0), x["train"].std(0) + 1e-6
-    x = {k: (v - mu) / sd for k, v in x.items()}
+    x, mu, sd = _standardised({s: voxels(r) for s, r in rows.items()})
     binary = data.tgt.is_binary
     y = {s: (data.y[r] if binary else data.target_values(r)[:, 0]) for s, r in rows.items()}
     if binary and len(np.unique(y["train"])) < 2:

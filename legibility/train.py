@@ -212,18 +212,8 @@ def train_model(cache: Cache, cfg: TrainConfig, outpath, restore: bool = False, 
                   use_connectivity=data.conn is not None, use_metadata=bool(inputs.blocks),
                   in_channels=max(len(data.channels), 1), n_edges=data.n_edges(),
                   n_metadata=len(metadata_columns(tgt)), n_outputs=2 if tgt.is_binary else 1, **cfg.model)
-    model = FusedModel(mcfg)
-    if mcfg.linear_path_start == "peer" and model.linear_path is not None:
-        start_linear_path(model, data)  # a resumed run reads its own state back below
-    model = model.to(device)
-    opt = _optimiser(model, cfg)
-    ema = copy.deepcopy(model) if cfg.ema > 0 else None  # what is evaluated and kept when set
-    judged = ema if ema is not None else model
-    loss_fn = loss_function(tgt.is_binary)
     ident = _identity(cfg, tgt, inputs)
     last, best_path = out / "last.pt", out / "best_model.pt"
-    history, start, best_val, best_epoch, bad = [], 0, float("inf"), -1, 0
-    best_state = None
     ck = load_checkpoint(last) if restore and last.exists() else None
     if ck is not None and ck.get("identity") != ident:
         if not overwrite:
@@ -232,6 +222,16 @@ def train_model(cache: Cache, cfg: TrainConfig, outpath, restore: bool = False, 
             raise LegibilityError(f"Checkpoint {last} belongs to another run: {diff}. Use another --outpath, "
                                   f"drop --restore, or --overwrite to train afresh.")
         ck = None
+    model = FusedModel(mcfg)
+    if ck is None and mcfg.linear_path_start == "peer" and model.linear_path is not None:
+        start_linear_path(model, data)  # not when resuming: the checkpoint holds the state
+    model = model.to(device)
+    opt = _optimiser(model, cfg)
+    ema = copy.deepcopy(model) if cfg.ema > 0 else None  # what is evaluated and kept when set
+    judged = ema if ema is not None else model
+    loss_fn = loss_function(tgt.is_binary)
+    history, start, best_val, best_epoch, bad = [], 0, float("inf"), -1, 0
+    best_state = None
     if ck is not None:
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
