@@ -119,3 +119,83 @@ def test_ceilings_calibrated_to_paper(published_table, target, inputs):
     pub = published_table[(published_table.Target == t.display) & (published_table.Inputs == inputs)].iloc[0]
     col = "Balanced accuracy" if t.is_binary else "r2"
     assert row[col] == pytest.approx(pub[col], abs=0.04)
+
+
+def _view(**kw):
+    from legibility.cohort.anatomy import SubjectBrain
+
+    base = dict(age=63.0, male=0.5, weight_z=0.0, body_fat_z=0.0, hypertension_z=0.0, smoking_z=0.0,
+                code=np.zeros(32))
+    return SubjectBrain(**{**base, **kw})
+
+
+def test_each_volume_is_made_from_its_own_modality_only():
+    """What an image carries is what its ceiling credits: the DWI map does not move when the
+    structural view of the brain changes (same nuisance), and T1/FLAIR do not move with the DWI
+    view."""
+    from legibility.cohort.anatomy import synthesise, template
+
+    tpl = template(32)
+    young, old = _view(age=50.0, male=0.0, weight_z=-1.0), _view(age=78.0, male=1.0, weight_z=1.5)
+    a = synthesise(young, young, 24, np.random.default_rng(5), tpl)
+    b = synthesise(old, young, 24, np.random.default_rng(5), tpl)
+    c = synthesise(young, old, 24, np.random.default_rng(5), tpl)
+    np.testing.assert_array_equal(a["dwi"], b["dwi"])
+    for m in ("t1", "flair"):
+        np.testing.assert_array_equal(a[m], c[m])
+        assert np.abs(a[m] - b[m]).mean() > 0.01
+    assert np.abs(a["dwi"] - c["dwi"]).mean() > 0.01
+
+
+def test_dwi_age_and_sex_effects_survive_the_volume_zscore():
+    """Diffusion's own age and sex effects are regional, so z-scoring each volume (as the cache
+    does) keeps them. Measured against a template whose FA patterns are flat: what differs
+    between the two is the FA effect alone (atrophy and head size are the same in both)."""
+    import dataclasses
+
+    from legibility.cohort.anatomy import synthesise, template
+
+    tpl = template(32)
+    flat = dataclasses.replace(tpl, fa_age=np.zeros_like(tpl.fa_age), fa_sex=np.zeros_like(tpl.fa_sex))
+
+    def zscored(t, **kw):
+        vol = synthesise(_view(), _view(**kw), 32, np.random.default_rng(9), t)["dwi"]
+        brain = vol > 0
+        return np.where(brain, (vol - vol[brain].mean()) / vol[brain].std(), 0)
+
+    for change in (dict(age=78.0), dict(male=1.0)):
+        fa_only = (zscored(tpl, **change) - zscored(tpl)) - (zscored(flat, **change) - zscored(flat))
+        assert np.abs(fa_only).max() > 0.03, change
+
+
+def test_ceilings_never_fall_when_inputs_are_added(tiny_cohort):
+    """A perfect learner can ignore an input: over the whole grid, no input set's ceiling is
+    below that of an input set it contains (same target)."""
+    from legibility.study import parse_inputs_label
+
+    gt = pd.read_csv(tiny_cohort / paths.GROUND_TRUTH)
+    binary = gt.Target.map({t.display: t.is_binary for t in TARGETS.values()})
+    gt["score"] = gt["Balanced accuracy"].where(binary, gt["r2"])
+    checked = 0
+    for _, rows in gt.groupby("Target"):
+        sets = [(parse_inputs_label(r.Inputs), r.score, r.Inputs) for r in rows.itertuples()]
+        for big, big_score, big_label in sets:
+            for small, small_score, small_label in sets:
+                if small.imaging <= big.imaging and small.blocks <= big.blocks:
+                    assert big_score >= small_score, (big_label, small_label)
+                    checked += 1
+    assert checked > 2000
+
+
+def test_fusing_modalities_adds_little_at_the_ceiling():
+    """One brain behind the modalities: all imaging is at most 0.02 above T1 + FLAIR for age,
+    weight and sex (the paper's fused models gained nothing)."""
+    from legibility.cohort.ground_truth import ceilings
+    from legibility.study import parse_inputs_label, target
+
+    labels = ("FLAIR + T1", "rsfMRI Connectivity + DWI + FLAIR + T1")
+    for key in ("age", "weight", "sex"):
+        t = target(key)
+        c = ceilings(n=8000, pairs=[(t, parse_inputs_label(s)) for s in labels])
+        col = "Balanced accuracy" if t.is_binary else "r2"
+        assert c[col].iloc[1] - c[col].iloc[0] <= 0.02, key

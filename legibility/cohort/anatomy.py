@@ -2,9 +2,15 @@
 
 The anatomy is the MNI152 (ICBM 2009a symmetric) template, its grey/white-matter maps and
 brain mask as shipped inside the ``nilearn`` wheel (no download). Each participant's head is
-a warp of the template (size, misregistration, ventricle growth) with tissue changes planted
-from that participant's *structural* or *DWI* observation (:mod:`.information`), then scanner
-effects (bias field, Rician noise) and brain extraction, as the UK Biobank pipeline delivers.
+a warp of the template (size, misregistration, ventricle growth) with tissue changes (atrophy,
+white-matter lesions, regional effects), then scanner effects (bias field, Rician noise) and
+brain extraction, as the UK Biobank pipeline delivers.
+
+What each volume carries: T1 and FLAIR are drawn from the structural view of the brain, the
+DWI map from the diffusion view (:class:`SubjectBrain`, one per modality, each made from that
+modality's observations only, :mod:`.information`), and both from the same :class:`Nuisance`,
+which is independent of every characteristic. So the DWI map shows atrophy and lesions as real
+diffusion maps do, but only as much of them as the DWI observation carries.
 
 Every planted effect cites its source (``COHORT_FACTS.md``: S seen, A approximate).
 """
@@ -18,7 +24,7 @@ import numpy as np
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
-__all__ = ["Template", "SubjectBrain", "output_affine", "synthesise", "template"]
+__all__ = ["Nuisance", "Template", "SubjectBrain", "draw_nuisance", "output_affine", "synthesise", "template"]
 
 # Field of view of the output volumes in MNI millimetres, and its centre.
 FOV_MM = np.array([176.0, 208.0, 176.0])
@@ -47,6 +53,8 @@ class Template:
     lesion_prone: np.ndarray  # 0..1, where white-matter lesions appear first
     tract: np.ndarray  # 0.5..1, fibre coherence of white matter (FA-like texture)
     hippocampus: np.ndarray  # 0..1 weight around both hippocampi
+    fa_age: np.ndarray  # 0..1, where FA falls fastest with age (anterior white matter)
+    fa_sex: np.ndarray  # -0.4..1, where men's FA is higher (+) or lower (-)
     affine: np.ndarray  # voxel -> MNI of the 2 mm grid
     lesion_quantiles: np.ndarray  # lesion_prone values in white matter, sorted
     n_regions: int
@@ -92,16 +100,22 @@ def template(n_regions: int = 96) -> Template:
     for c in HIPPOCAMPI_MM:
         d2 = ((xyz - c) ** 2).sum(1).reshape(mask.shape)
         hip += np.exp(-d2 / (2 * 6.0**2))
+    # Diffusion ages fastest in anterior (frontal, genu) white matter: an anterior-posterior
+    # gradient of FA decline (A); sex differences in FA are tract-specific (S: men higher FA
+    # overall, A: regionally variable). Regional, so a volume's own z-score keeps them.
+    frontal = 1.0 / (1.0 + np.exp(-(xyz[:, 1].reshape(mask.shape) + 10.0) / 20.0))
+    fa_sex = 0.3 + 0.7 * np.tanh(_smooth_field(mask.shape, 3.0, rng))
     return Template(gm, wm, mask, regions, prone.astype(np.float32), tract.astype(np.float32),
-                    (hip * mask).astype(np.float32), affine, quantiles, n_regions)
+                    (hip * mask).astype(np.float32), frontal.astype(np.float32),
+                    fa_sex.astype(np.float32), affine, quantiles, n_regions)
 
 
 @dataclass
 class SubjectBrain:
-    """What the generator needs to know of one participant's brain (from :mod:`.information`).
+    """One modality's view of a participant's brain, made from that modality's observations.
 
-    ``age`` and ``male`` are the brain's own (observed, noisy) values, not the participant's
-    recorded ones; the ``code_*`` vectors carry the many small regional effects.
+    ``age`` and ``male`` are the brain's own values as the modality sees them (noisy), not the
+    participant's recorded ones; ``code`` carries the many small regional effects.
     """
 
     age: float  # "brain age", years
@@ -110,10 +124,27 @@ class SubjectBrain:
     body_fat_z: float  # adiposity, standardised
     hypertension_z: float
     smoking_z: float
-    dwi_age: float  # age as the DWI observes it
-    dwi_male: float
-    code_structural: np.ndarray  # (R,) regional grey-matter changes, fraction
-    code_dwi: np.ndarray  # (R,) regional FA changes, fraction
+    code: np.ndarray  # (R,) regional changes, fraction (grey matter for structural, FA for DWI)
+
+
+@dataclass
+class Nuisance:
+    """What varies between heads and scans but carries no characteristic: drawn once per
+    participant and shared by every modality (one head, one registration)."""
+
+    log_volume: float  # head size beyond sex and body size
+    anisotropy: np.ndarray  # (3,) log-scale per axis
+    rotation: np.ndarray  # (3,) radians, residual misregistration
+    shift: np.ndarray  # (3,) mm
+    ventricles: float  # log of ventricle size beyond age
+    lesions: float  # log2 of lesion burden beyond age and vascular risk
+
+
+def draw_nuisance(rng: np.random.Generator) -> Nuisance:
+    """One participant's :class:`Nuisance` (sizes: A, as after an affine registration)."""
+    return Nuisance(log_volume=0.07 * rng.standard_normal(), anisotropy=rng.normal(0, 0.01, 3),
+                    rotation=rng.normal(0, np.deg2rad(1.0), 3), shift=rng.normal(0, 1.0, 3),
+                    ventricles=rng.normal(0, 0.04), lesions=0.6 * rng.standard_normal())
 
 
 def _grid_mm(side: int) -> np.ndarray:
@@ -147,26 +178,18 @@ def _rician(signal, sigma, rng):
     return np.sqrt((signal + n1) ** 2 + n2**2)
 
 
-def synthesise(brain: SubjectBrain, side: int, rng: np.random.Generator,
-               tpl: Template | None = None) -> dict[str, np.ndarray]:
-    """The participant's T1, FLAIR and DWI volumes (``side``^3, float32, arbitrary units)."""
-    tpl = tpl or template()
-    if side not in _grid_cache:
-        _grid_cache[side] = _grid_mm(side)
-    y = _grid_cache[side]
-
+def _tissues(brain: SubjectBrain, nuis: Nuisance, y: np.ndarray, side: int, tpl: Template) -> dict:
+    """Tissue maps of one view of the brain, sampled on the output grid ``y`` (MNI mm)."""
     # --- warp: subject space -> template space
     # Brain size: ~10-12% larger in men (S), d about 1.2 (A); a little with body size (A).
-    log_vol = 0.105 * (brain.male - 0.475) + 0.015 * brain.weight_z + 0.07 * rng.standard_normal()
-    scale = np.exp(log_vol / 3.0) * np.exp(rng.normal(0, 0.01, 3))  # slight anisotropy
+    log_vol = 0.105 * (brain.male - 0.475) + 0.015 * brain.weight_z + nuis.log_volume
+    scale = np.exp(log_vol / 3.0) * np.exp(nuis.anisotropy)  # slight anisotropy
     # Small misregistration after the pipeline's affine step: ~1 degree, ~1 mm (A).
-    rot = _rotation(rng.normal(0, np.deg2rad(1.0), 3))
-    shift = rng.normal(0, 1.0, 3)
-    a_inv = np.linalg.inv(rot * scale).astype(np.float32)
-    x = a_inv @ (y - (CENTRE_MM + shift)[:, None].astype(np.float32)) + CENTRE_MM[:, None]
+    a_inv = np.linalg.inv(_rotation(nuis.rotation) * scale).astype(np.float32)
+    x = a_inv @ (y - (CENTRE_MM + nuis.shift)[:, None].astype(np.float32)) + CENTRE_MM[:, None]
     # Ventricles/CSF grow ~3-5%/yr after 60 (A): a radial expansion around the ventricles.
     years = max(brain.age - 60.0, 0.0)
-    lin = (1.04 ** years) ** (1 / 3) * np.exp(rng.normal(0, 0.04))
+    lin = (1.04 ** years) ** (1 / 3) * np.exp(nuis.ventricles)
     d = x - VENTRICLE_CENTRE_MM[:, None]
     w = np.exp(-(d**2).sum(0) / (2 * 14.0**2))
     x = VENTRICLE_CENTRE_MM[:, None] + d * (1 - (1 - 1 / lin) * w)
@@ -176,11 +199,11 @@ def synthesise(brain: SubjectBrain, side: int, rng: np.random.Generator,
     shape = (side,) * 3
 
     def sample(arr, order=1):
-        return ndimage.map_coordinates(arr, ijk, order=order, mode="constant").reshape(shape)
+        return _sample(arr, ijk, shape, order)
 
     gm, wm, mask = sample(tpl.gm), sample(tpl.wm), sample(tpl.mask)
     regions = sample(tpl.regions, order=0).astype(np.int64)
-    prone, tract, hip = sample(tpl.lesion_prone), sample(tpl.tract), sample(tpl.hippocampus)
+    prone, hip = sample(tpl.lesion_prone), sample(tpl.hippocampus)
     csf = np.clip(mask - gm - wm, 0, None)
 
     # --- grey matter
@@ -189,35 +212,68 @@ def synthesise(brain: SubjectBrain, side: int, rng: np.random.Generator,
     age = brain.age
     loss = 0.0025 * np.clip(min(age, 65.0) - 45.0, 0, None) + 0.008 * max(age - 65.0, 0.0)
     loss = loss + 0.006 * brain.body_fat_z + 0.0085 * max(age - 45.0, 0.0) * hip
-    # Many small regional effects (calibrated to the paper's table, see .information).
-    code = np.concatenate([[0.0], brain.code_structural])[regions]
-    gm_new = np.clip(gm * (1 - loss) * (1 + code), 0, 1)
+    gm_new = np.clip(gm * (1 - loss), 0, 1)
     csf = csf + np.clip(gm - gm_new, 0, None)
-    gm = gm_new
 
     # --- white-matter hyperintensities (FLAIR): volume ~doubles per decade (A); age explains
     # ~16% of variance, hypertension 4.4%, all vascular risk ~15% (S).
     log2_burden = ((age - 63.0) / 10.0 + 0.45 * brain.hypertension_z + 0.25 * brain.smoking_z
-                   + 0.6 * rng.standard_normal())
+                   + nuis.lesions)
     frac = float(np.clip(0.01 * 2.0**log2_burden, 1e-4, 0.25))
     thr = tpl.lesion_quantiles[min(int(frac * len(tpl.lesion_quantiles)), len(tpl.lesion_quantiles) - 1)]
     lesion = wm * np.clip((prone - thr) / 0.02 + 0.5, 0, 1)
+    # Many small regional effects (calibrated to the paper's table, see .information).
+    code = np.concatenate([[0.0], brain.code])[regions]
+    return {"gm": gm_new, "wm": wm, "csf": csf, "mask": mask, "lesion": lesion, "code": code,
+            "ijk": ijk}
 
-    # --- intensities (white matter ~ 1)
-    unit = (y - CENTRE_MM[:, None]) / (FOV_MM[:, None] / 2)
-    brain_mask = mask > 0.5
+
+def _sample(arr: np.ndarray, ijk: np.ndarray, shape, order: int = 1) -> np.ndarray:
+    """A template map read at template voxel coordinates ``ijk`` (3 x N), as ``shape``."""
+    return ndimage.map_coordinates(arr, ijk, order=order, mode="constant").reshape(shape)
+
+
+def synthesise(structural: SubjectBrain, dwi: SubjectBrain, side: int, rng: np.random.Generator,
+               tpl: Template | None = None) -> dict[str, np.ndarray]:
+    """The participant's T1, FLAIR and DWI volumes (``side``^3, float32, arbitrary units).
+
+    Parameters
+    ----------
+    structural, dwi : SubjectBrain
+        The brain as structural imaging and as diffusion imaging see it. T1 and FLAIR are
+        made from ``structural`` only, the DWI map from ``dwi`` only.
+    rng : numpy.random.Generator
+        Draws the participant's :class:`Nuisance` and the scanner's bias and noise.
+    """
+    tpl = tpl or template()
+    if side not in _grid_cache:
+        _grid_cache[side] = _grid_mm(side)
+    y = _grid_cache[side]
+    nuis = draw_nuisance(rng)
+    shape = (side,) * 3
+
+    s = _tissues(structural, nuis, y, side, tpl)
+    gm = np.clip(s["gm"] * (1 + s["code"]), 0, 1)
+    csf = s["csf"] + np.clip(s["gm"] - gm, 0, None)
+    wm, lesion = s["wm"], s["lesion"]
     t1 = 0.30 * csf + 0.62 * gm + 0.92 * (wm - lesion) + 0.65 * lesion
     flair = 0.12 * csf + 0.66 * gm + 0.52 * (wm - lesion) + 1.05 * lesion
-    # Diffusion: FA-like map, white matter bright (the paper's mean DWI looks like FA).
-    # FA -0.1 to -0.3%/yr (S/A); men higher FA (S); lesions lower FA (A).
-    fa_scale = (1 - 0.002 * (brain.dwi_age - 63.0)) * (1 + 0.02 * (brain.dwi_male - 0.5))
-    code_d = np.concatenate([[0.0], brain.code_dwi])[regions]
-    dwi = (0.55 * wm * tract * (1 - 0.4 * lesion) + 0.14 * gm + 0.04 * csf) * fa_scale * (1 + code_d)
 
+    # Diffusion: FA-like map, white matter bright (the paper's mean DWI looks like FA), on the
+    # diffusion view's own anatomy. FA -0.1 to -0.3%/yr (S/A), fastest anteriorly (A); men
+    # higher FA, tract-specific (S/A); lesions lower FA (A).
+    d = _tissues(dwi, nuis, y, side, tpl)
+    tract, fa_age, fa_sex = (_sample(a, d["ijk"], shape) for a in (tpl.tract, tpl.fa_age, tpl.fa_sex))
+    fa = (1 - 0.004 * (dwi.age - 63.0) * fa_age) * (1 + 0.04 * (dwi.male - 0.5) * fa_sex)
+    dwi_map = ((0.55 * d["wm"] * tract * fa * (1 - 0.4 * d["lesion"]) + 0.14 * d["gm"] + 0.04 * d["csf"])
+               * (1 + d["code"]))
+
+    unit = (y - CENTRE_MM[:, None]) / (FOV_MM[:, None] / 2)
     out = {}
-    for name, vol, sigma, bias in (("t1", t1, 0.025, 0.08), ("flair", flair, 0.03, 0.1),
-                                   ("dwi", dwi, 0.02, 0.03)):
+    for name, vol, sigma, bias, mask in (("t1", t1, 0.025, 0.08, s["mask"]),
+                                         ("flair", flair, 0.03, 0.1, s["mask"]),
+                                         ("dwi", dwi_map, 0.02, 0.03, d["mask"])):
         vol = vol.reshape(-1) * _bias_field(unit, rng, bias).astype(np.float32)
         vol = _rician(vol.reshape(shape).astype(np.float32), sigma, rng)
-        out[name] = np.where(brain_mask, vol, 0).astype(np.float32)  # brain-extracted
+        out[name] = np.where(mask > 0.5, vol, 0).astype(np.float32)  # brain-extracted
     return out

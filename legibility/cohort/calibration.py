@@ -116,3 +116,47 @@ def calibrate(targets=CALIBRATION, n: int = 20_000, seed: int = 12345, steps: in
                      "rho2_now": now, "now": calibrated_value(t, now, n, seed)})
     return pd.DataFrame(rows)
 
+
+
+def _main_score(table: pd.DataFrame) -> pd.Series:
+    """Balanced accuracy for binary targets, R² for continuous ones (the grid's colour)."""
+    binary = table.Target.map({t.display: t.is_binary for t in TARGETS.values()})
+    return table["Balanced accuracy"].where(binary, table["r2"])
+
+
+def calibration_checks(ceilings: pd.DataFrame, published: pd.DataFrame) -> dict:
+    """How the ceilings of the whole grid stand against the paper's published table.
+
+    Parameters
+    ----------
+    ceilings : DataFrame
+        :func:`legibility.cohort.ground_truth.ceilings` (or a cohort's ``ground_truth.csv``).
+    published : DataFrame
+        The paper's ``metrics_comparison_test.csv``.
+
+    Returns
+    -------
+    dict
+        ``best``: per target, the paper's best score, the best ceiling and their difference;
+        ``spearman_best``: rank correlation of the two over the 25 targets; ``pearson_all`` and
+        ``mean_abs_diff_all``: over all 700 models; ``fusion``: for age, weight and sex, the
+        ceiling from all imaging minus that from T1 + FLAIR.
+    """
+    from scipy import stats
+
+    c = ceilings.assign(score=_main_score(ceilings))
+    p = published.assign(score=_main_score(published))
+    both = p.merge(c[["Target", "Inputs", "score"]], on=["Target", "Inputs"], suffixes=("_paper", "_ceiling"))
+    best = both.groupby("Target")[["score_paper", "score_ceiling"]].max()
+    best["difference"] = best.score_ceiling - best.score_paper
+    by = c.set_index(["Target", "Inputs"]).score
+    everything = "rsfMRI Connectivity + DWI + FLAIR + T1"
+    fusion = {TARGETS[k].display: float(by[(TARGETS[k].display, everything)] - by[(TARGETS[k].display, "FLAIR + T1")])
+              for k in ("age", "weight", "sex")}
+    return {
+        "best": best.sort_values("difference"),
+        "spearman_best": float(stats.spearmanr(best.score_paper, best.score_ceiling)[0]),
+        "pearson_all": float(stats.pearsonr(both.score_paper, both.score_ceiling)[0]),
+        "mean_abs_diff_all": float((both.score_paper - both.score_ceiling).abs().mean()),
+        "fusion": fusion,
+    }

@@ -63,26 +63,19 @@ def _maleness(liability):
 
 
 def _brains(obs, n_regions):
-    """One :class:`anatomy.SubjectBrain` per participant from the modality observations."""
-    s_obs, d_obs = obs["structural"], obs["dwi"]
-    cs = weighted_code(obs, "structural") @ region_code(n_regions, s_obs.shape[1], "structural")
-    cd = weighted_code(obs, "dwi") @ region_code(n_regions, d_obs.shape[1], "dwi")
-    age_s = 63.1 + 7.5 * unshrunk(obs, "structural", "age")
-    age_d = 63.1 + 7.5 * unshrunk(obs, "dwi", "age")
-    male_s = _maleness(unshrunk(obs, "structural", "sex"))
-    male_d = _maleness(unshrunk(obs, "dwi", "sex"))
-    out = []
-    for i in range(len(s_obs)):
-        out.append(anatomy.SubjectBrain(
-            age=float(age_s[i]), male=float(male_s[i]),
-            weight_z=float(s_obs["weight"].iat[i]), body_fat_z=float(s_obs["body_fat"].iat[i]),
-            hypertension_z=float(s_obs["hypertension"].iat[i]),
-            smoking_z=float(s_obs["smoking"].iat[i]),
-            dwi_age=float(age_d[i]), dwi_male=float(male_d[i]),
-            code_structural=CODE_GAIN["structural"] * cs[i],
-            code_dwi=CODE_GAIN["dwi"] * cd[i],
-        ))
-    return out
+    """Two :class:`anatomy.SubjectBrain` per participant, ``(structural, dwi)``: each made from
+    that modality's observations only."""
+    views = {}
+    for m in ("structural", "dwi"):
+        o = obs[m]
+        code = CODE_GAIN[m] * (weighted_code(obs, m) @ region_code(n_regions, o.shape[1], m))
+        age = 63.1 + 7.5 * unshrunk(obs, m, "age")
+        male = _maleness(unshrunk(obs, m, "sex"))
+        views[m] = [anatomy.SubjectBrain(
+            age=float(age[i]), male=float(male[i]), weight_z=float(o["weight"].iat[i]),
+            body_fat_z=float(o["body_fat"].iat[i]), hypertension_z=float(o["hypertension"].iat[i]),
+            smoking_z=float(o["smoking"].iat[i]), code=code[i]) for i in range(len(o))]
+    return list(zip(views["structural"], views["dwi"], strict=True))
 
 
 def _write_volume(path: Path, vol: np.ndarray, affine: np.ndarray):
@@ -102,8 +95,8 @@ _JOB: dict = {}
 def _one(i: int):
     j = _JOB
     rng = np.random.default_rng(j["seeds"][i])
-    brain = j["brains"][i]
-    vols = anatomy.synthesise(brain, j["side"], rng, j["template"])
+    structural, dwi = j["brains"][i]
+    vols = anatomy.synthesise(structural, dwi, j["side"], rng, j["template"])
     aff = anatomy.output_affine(j["side"])
     for mod, vol in vols.items():
         _write_volume(paths.volume_path(j["root"], j["folders"][i], mod, j["ids"][i]), vol, aff)
