@@ -26,6 +26,16 @@ def _cmd_grid(args) -> int:
     return 0
 
 
+def _cohort_side(text: str) -> int:
+    """A cohort's side: a multiple of 8 from 16 to 256 (the cache resizes it to the training side)."""
+    side = int(text)
+    if side < 16 or side > 256 or side % 8:
+        raise argparse.ArgumentTypeError(
+            f"{side} is not a cohort side: use a multiple of 8 from 16 to 256; 32, 64 or 128 trains at the "
+            f"volumes' own resolution (`train --side` takes those three and resizes any other)")
+    return side
+
+
 def _cmd_cohort(args) -> int:
     from legibility.cohort.writer import generate_cohort
 
@@ -57,6 +67,9 @@ def _cmd_ukb(args) -> int:
 def _cmd_env(args) -> int:
     from legibility.environment import describe_environment, format_environment
 
+    if args.inpath and not Path(args.inpath).exists():
+        raise ValueError(f"--inpath {args.inpath} does not exist (resolved against {Path.cwd()}): point it at "
+                         f"a dataset folder or manifest CSV, or leave it out.")
     print(format_environment(describe_environment(args.inpath)))
     return 0
 
@@ -64,13 +77,28 @@ def _cmd_env(args) -> int:
 def _cmd_check(args) -> int:
     from legibility.data.cache import verify_sources
     from legibility.data.layout import load_dataset
+    from legibility.data.problems import Problem, format_problems, gathering
+    from legibility.errors import DataError
 
-    ds = load_dataset(args.inpath, strict=args.strict, require_split=not args.predict)
-    verdict = verify_sources(ds)
-    print(ds.report())
-    print(f"  files: {verdict['volumes']} volumes and {verdict['matrices']} connectivity matrices decode cleanly"
-          + (" (verdict kept from an earlier check of the same files)" if verdict["reused"] else ""))
-    return 0
+    ds, verdict = None, {}
+    with gathering() as errors:
+        try:  # what stops the reading (no participants table, an unreadable one) is one error
+            ds = load_dataset(args.inpath, strict=args.strict, require_split=not args.predict)
+            verdict = verify_sources(ds)
+        except DataError as err:
+            errors.append(Problem(str(args.inpath), "", str(err)))
+    if ds is not None:
+        print(ds.report(notes=False))
+    if verdict and not errors:
+        print(f"  files: {verdict['volumes']} volumes and {verdict['matrices']} connectivity matrices decode "
+              f"cleanly" + (" (verdict kept from an earlier check of the same files)" if verdict["reused"] else ""))
+    warns = [Problem("", "", n) for n in (ds.notes if ds is not None else [])]
+    for line in format_problems("errors", errors) + format_problems("warnings", warns):
+        print(line)
+    if errors:
+        print(f"legibility check: {len(errors)} error(s) in {args.inpath}: fix them and check again "
+              f"(listed above, with {len(warns)} warning(s))", file=sys.stderr)
+    return 1 if errors else 0
 
 
 HELLO = """legibility train: train one model of the paper's grid -- one target from one set of inputs.
@@ -284,7 +312,8 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("cohort", help="generate a synthetic cohort in the paper's layout")
     c.add_argument("--out", required=True, help="folder to write (must be empty or absent)")
     c.add_argument("--n", type=int, default=200, help="participants")
-    c.add_argument("--side", type=int, default=64, help="voxels per side")
+    c.add_argument("--side", type=_cohort_side, default=64,
+                   help="voxels per side: a multiple of 8 from 16 to 256 (training takes 32, 64 or 128)")
     c.add_argument("--seed", type=int, default=0, help="random seed")
     c.add_argument("--regions", type=int, default=96, help="brain regions carrying the many small effects (>= 25)")
     c.add_argument("--nodes", type=int, default=100, help="connectivity nodes (the paper used 360)")
@@ -321,10 +350,12 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--predict", action="store_true", help="data to predict on: no split column needed")
     k.set_defaults(func=_cmd_check)
     t = sub.add_parser("train", help="train one model (one target, one input set)")
-    t.add_argument("--target", help="target key or the paper's name (e.g. age, hb, 'Sex (Male)')")
-    t.add_argument("--inputs", nargs="+", help="input keys: t1 flair dwi connectivity metadata")
+    t.add_argument("--target", help="required (unless --hello_world): target key or the paper's name "
+                                   "(e.g. age, hb, 'Sex (Male)')")
+    t.add_argument("--inputs", nargs="+", help="required (unless --hello_world): input keys: "
+                                               "t1 flair dwi connectivity metadata")
     t.add_argument("--metadata_blocks", nargs="*", help="domains: constitutional disease serology psychology")
-    t.add_argument("--inpath", help="dataset folder or manifest CSV")
+    t.add_argument("--inpath", help="required (unless --hello_world): dataset folder or manifest CSV")
     t.add_argument("--outpath", default="results/models", help="where model folders go")
     _add_training_flags(t)
     t.add_argument("--restore", action="store_true", help="resume from the last checkpoint")

@@ -212,7 +212,8 @@ def test_bad_participants_file(bids_copy):
     df = pd.read_csv(tsv, sep="\t", dtype=str)
     df.loc[0, "split"] = "training"
     df.to_csv(tsv, sep="\t", index=False)
-    with pytest.raises(DataError, match=r"unknown split value\(s\) \['training'\]"):
+    pid = df.participant_id.iloc[0].removeprefix("sub-")
+    with pytest.raises(DataError, match=f"Participant {pid} in .*participants.tsv: split is 'training'"):
         load_dataset(bids_copy)
     tsv.unlink()
     with pytest.raises(DataError, match="has no participants.tsv"):

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from legibility.data.layout import ID, MODALITIES, Dataset
+from legibility.data.problems import Problem, report_all
 from legibility.data.sources import connectivity_shape, load_matrix, load_volume, normalise_volume, resize_volume
 from legibility.errors import DataError
 from legibility.study import IMAGING_KEYS, TARGETS
@@ -88,12 +89,13 @@ def verify_sources(ds: Dataset, root=None, workers: int | None = None, progress:
 
     A passed verdict is written beside the caches, keyed by :func:`source_key`; when it is
     there already nothing is decoded. Returns the verdict (``volumes``, ``matrices``, ``seconds``,
-    ``reused``).
+    ``reused``; ``problems``, their count, when they were gathered).
 
     Raises
     ------
     DataError
-        Naming every problem found (the first 10 shown).
+        Naming every problem found (the first 10 shown); inside
+        :func:`legibility.data.problems.gathering` each is kept instead.
     """
     from tqdm.auto import tqdm
 
@@ -102,7 +104,7 @@ def verify_sources(ds: Dataset, root=None, workers: int | None = None, progress:
     if path.exists():
         return {**json.loads(path.read_text()), "reused": True}
     t0 = time.perf_counter()
-    problems: list[str] = []
+    problems: list[Problem] = []
     jobs = [(pid, p, m) for m in IMAGING_KEYS
             for pid, p in zip(ds.table[ID], ds.table[f"path_{m}"], strict=True) if p]
 
@@ -110,7 +112,7 @@ def verify_sources(ds: Dataset, root=None, workers: int | None = None, progress:
         try:
             load_volume(job[1], job[0], job[2])
         except DataError as err:
-            return str(err)
+            return Problem(job[1], job[0], str(err))
         return None
 
     with ThreadPoolExecutor(workers or min(os.cpu_count() or 1, 8)) as pool, \
@@ -123,7 +125,7 @@ def verify_sources(ds: Dataset, root=None, workers: int | None = None, progress:
     try:
         expected = connectivity_shape(ds)
     except DataError as err:
-        problems.append(str(err))
+        problems.append(Problem(str(ds.root), "", str(err)))
         expected = None
     if expected is not None:
         opened: dict[str, np.ndarray] = {}
@@ -133,11 +135,10 @@ def verify_sources(ds: Dataset, root=None, workers: int | None = None, progress:
                     load_matrix(ref, pid, expected, opened)
                     n_mat += 1
                 except DataError as err:
-                    problems.append(str(err))
+                    problems.append(Problem(ref.partition("::")[0], pid, str(err)))
     if problems:
-        shown = "\n  ".join(problems[:10])
-        more = f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else ""
-        raise DataError(f"{len(problems)} problem(s) in the files of {ds.root}:\n  {shown}{more}")
+        report_all(problems, f"{len(problems)} problem(s) in the files of {ds.root}")
+        return {"volumes": len(jobs), "matrices": n_mat, "reused": False, "problems": len(problems)}
     info = {"key": key, "volumes": len(jobs), "matrices": n_mat, "seconds": round(time.perf_counter() - t0, 2)}
     _write_verdict(path, info)
     return {**info, "reused": False}
