@@ -333,7 +333,8 @@ def test_check_lists_every_problem_in_one_pass(cohort, capsys):
     out = capsys.readouterr().out
     errors, warns = out.index("errors (3):"), out.index("warnings (")
     assert errors < warns
-    for needle in (f"Participant {a} in", "'heavy'", f"Participant {b} in", "'M'", f"Participant {c}: could not decode"):
+    for needle in (f"Participant {a} in", "'heavy'", f"Participant {b} in", "'M'",
+                   f"Participant {c}: could not decode"):
         assert errors < out.index(needle) < warns, needle
     assert "metadata_train.csv (2):" in out  # grouped by file, with counts
     assert out.index(f"{a}_T1.nii.gz (did you mean {a}_t1.nii.gz?)") > warns
