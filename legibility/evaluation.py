@@ -91,7 +91,7 @@ def evaluate_model(model, data: ModelData, out: Path, minutes: float, device: st
     extra = [c for c in table.columns if c not in METRIC_COLUMNS]
     table = table[list(METRIC_COLUMNS) + extra]
     table.to_csv(out / "metrics.csv", index=False)
-    pd.DataFrame({data.cache.id_name: data.cache.table["biobank_id"].to_numpy()[data.rows["test"]],
+    pd.DataFrame({data.cache.id_name: data.cache.output_ids()[data.rows["test"]],
                   "truth": data.y[data.rows["test"]], "prediction": test_pred}).to_csv(
         out / "test_predictions.csv", index=False)
     import matplotlib.pyplot as plt

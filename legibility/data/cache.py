@@ -152,6 +152,8 @@ class Cache:
     table: pd.DataFrame  # one row per participant, in array order
     side: int
     id_name: str = ID  # the id column's name in the user's files, used again in the outputs
+    id_prefix: str = ""  # what the user's ids have before ours (BIDS: "sub-")
+    source: str = ""  # the dataset the cache was built from
 
     @classmethod
     def open(cls, path) -> Cache:
@@ -161,7 +163,12 @@ class Cache:
             raise DataError(f"{path} is not a complete cache (no {COMPLETE}); rebuild it.")
         info = json.loads(info_file.read_text())
         table = pd.read_csv(path / "participants.csv", dtype={ID: str})
-        return cls(path=path, table=table, side=int(info["side"]), id_name=info.get("id_column", ID))
+        return cls(path=path, table=table, side=int(info["side"]), id_name=info.get("id_column", ID),
+                   id_prefix=info.get("id_prefix", ""), source=info.get("source", str(path)))
+
+    def output_ids(self) -> np.ndarray:
+        """The participants' ids as the user's files write them (BIDS: with ``sub-``), in array order."""
+        return (self.id_prefix + self.table[ID].astype(str)).to_numpy()
 
     def volumes(self, modality: str) -> np.ndarray:
         """``N x S x S x S`` float16, memory-mapped (zeros where the participant lacks it)."""
@@ -251,6 +258,7 @@ def build_cache(ds: Dataset, side: int = 64, root=None, workers: int | None = No
             table[k] = ds.table[k].to_numpy()
         table.to_csv(tmp / "participants.csv", index=False)
         info = {"key": key, "side": side, "n": n, "source": str(ds.root), "id_column": ds.id_name,
+                "id_prefix": ds.id_prefix,
                 "format": FORMAT_VERSION, "seconds": round(time.perf_counter() - t0, 2)}
         (tmp / COMPLETE).write_text(json.dumps(info, indent=2))
         try:

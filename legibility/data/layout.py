@@ -61,6 +61,7 @@ class Dataset:
     layout: str  # "paper", "manifest" or "bids"
     table: pd.DataFrame
     id_name: str = ID  # the id column's name in the user's files, used again in the outputs
+    id_prefix: str = ""  # what the user's ids have before ours (BIDS: "sub-"), put back in the outputs
     missing: dict[str, list] = field(default_factory=dict)  # modality -> ids lacking it
     notes: list[str] = field(default_factory=list)
 
@@ -280,7 +281,7 @@ def load_dataset(inpath, strict: bool = False, bids=None, require_split: bool = 
     layout = "manifest" if root.is_file() else "bids" if bids_layout.is_bids(root) else "paper"
     if layout == "bids":
         table, notes = bids_layout.read_bids(root, bids)
-        id_name = ID
+        id_name = "participant_id"
     else:
         table, notes, id_name = (_manifest(root, require_split) if root.is_file() else _paper(root))
     table = table.reset_index(drop=True)
@@ -292,7 +293,8 @@ def load_dataset(inpath, strict: bool = False, bids=None, require_split: bool = 
     dup = table[ID][table[ID].duplicated()]
     if len(dup):
         raise DataError(f"Participant {dup.iloc[0]} appears more than once in {root}.")
-    ds = Dataset(root=root, layout=layout, table=table, id_name=id_name, notes=notes)
+    ds = Dataset(root=root, layout=layout, table=table, id_name=id_name, notes=notes,
+                 id_prefix="sub-" if layout == "bids" else "")
     for m in MODALITIES:
         lacking = table.loc[~ds.has(m), ID].tolist()
         if lacking and len(lacking) < len(table):
