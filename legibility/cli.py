@@ -156,17 +156,32 @@ def _cmd_predict(args) -> int:
 
     from legibility.data.cache import build_cache
     from legibility.data.layout import load_dataset
-    from legibility.predict import load_predictor, predict, prediction_scores
+    from legibility.errors import DataError
+    from legibility.predict import compare_with_training, conform_volumes, load_predictor, predict, prediction_scores
 
     _, state = load_predictor(args.model)
-    cache = build_cache(load_dataset(args.inpath, require_split=False), state["model_config"]["side"])
+    ds = load_dataset(args.inpath, require_split=False)
+    notes = conform_volumes(ds, state, (ds.root.parent if ds.root.is_file() else ds.root) / "_cache" / "resampled")
+    cache = build_cache(ds, state["model_config"]["side"])
+    more, refused = compare_with_training(ds, cache, state)
+    notes += more
+    for line in notes + (refused if args.force else []):
+        print(f"note: {line}")
+    if refused and not args.force:
+        raise DataError(f"The data at {args.inpath} differ from the training data of the model in {args.model}:\n  "
+                        + "\n  ".join(refused) + "\nFix them, or predict anyway with --force.")
     table = predict(args.model, cache)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.out, index=False)
     lacking = int((table["lacking"] != "").sum())
+    seen = int((table["model_split"] != "").sum())
     print(f"wrote {len(table)} rows to {args.out}: {len(table) - lacking} predictions"
           + (f", {lacking} participant(s) lacking an input (see its 'lacking' column)" if lacking else ""))
-    scores = prediction_scores(table, args.model)
+    if seen:
+        print(f"{seen} participant(s) were in the model's training or validation split (its 'model_split' column): "
+              + ("scored with the others (--score_training)" if args.score_training
+                 else "left out of the scores (--score_training keeps them)"))
+    scores = prediction_scores(table, args.model, include_training=args.score_training)
     if scores:
         scores_path = Path(args.out).with_name(Path(args.out).stem + "_scores.csv")
         pd.DataFrame([scores]).to_csv(scores_path, index=False)
@@ -371,6 +386,11 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--model", required=True, help="a model folder holding best_model.pt")
     pr.add_argument("--inpath", required=True, help="dataset folder or manifest CSV")
     pr.add_argument("--out", required=True, help="CSV of predictions to write")
+    pr.add_argument("--force", action="store_true",
+                    help="predict on data that differ from the training data in what no resize fixes "
+                         "(orientation, field of view, intensity, metadata units)")
+    pr.add_argument("--score_training", action="store_true",
+                    help="score the participants the model was trained or validated on too")
     pr.set_defaults(func=_cmd_predict)
 
     sw = sub.add_parser("sweep", help="train a grid of models (locally or on Ray) and gather their metrics")

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from legibility.data.layout import ID, MODALITIES, Dataset
+from legibility.data.layout import ID, MODALITIES, Dataset, as_grid
 from legibility.data.problems import Problem, report_all
 from legibility.data.sources import connectivity_shape, load_matrix, load_volume, normalise_volume, resize_volume
 from legibility.errors import DataError
@@ -166,6 +166,12 @@ class Cache:
         return cls(path=path, table=table, side=int(info["side"]), id_name=info.get("id_column", ID),
                    id_prefix=info.get("id_prefix", ""), source=info.get("source", str(path)))
 
+    @property
+    def grids(self) -> dict:
+        """Per modality, the grid of the source volumes (the majority's; see ``layout.volume_grid``)."""
+        info = json.loads((self.path / COMPLETE).read_text())
+        return {m: as_grid(g) for m, g in info.get("grids", {}).items()}
+
     def output_ids(self) -> np.ndarray:
         """The participants' ids as the user's files write them (BIDS: with ``sub-``), in array order."""
         return (self.id_prefix + self.table[ID].astype(str)).to_numpy()
@@ -258,7 +264,7 @@ def build_cache(ds: Dataset, side: int = 64, root=None, workers: int | None = No
             table[k] = ds.table[k].to_numpy()
         table.to_csv(tmp / "participants.csv", index=False)
         info = {"key": key, "side": side, "n": n, "source": str(ds.root), "id_column": ds.id_name,
-                "id_prefix": ds.id_prefix,
+                "id_prefix": ds.id_prefix, "grids": ds.grids,
                 "format": FORMAT_VERSION, "seconds": round(time.perf_counter() - t0, 2)}
         (tmp / COMPLETE).write_text(json.dumps(info, indent=2))
         try:

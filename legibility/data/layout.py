@@ -39,7 +39,7 @@ from legibility.data.problems import problem
 from legibility.errors import DataError
 from legibility.study import IMAGING_KEYS, TARGETS
 
-__all__ = ["Dataset", "describe_grid", "load_dataset", "resizable", "SPLITS", "volume_grid"]
+__all__ = ["Dataset", "as_grid", "describe_grid", "load_dataset", "resizable", "SPLITS", "volume_grid"]
 
 SPLITS = ("train", "val", "test")
 ID = "biobank_id"
@@ -63,6 +63,8 @@ class Dataset:
     id_name: str = ID  # the id column's name in the user's files, used again in the outputs
     id_prefix: str = ""  # what the user's ids have before ours (BIDS: "sub-"), put back in the outputs
     missing: dict[str, list] = field(default_factory=dict)  # modality -> ids lacking it
+    grids: dict[str, dict] = field(default_factory=dict)  # modality -> its volumes' grid (the majority's)
+    volume_grids: dict[tuple, dict] = field(default_factory=dict)  # (id, modality) -> that volume's grid
     notes: list[str] = field(default_factory=list)
 
     def split(self, name: str) -> pd.DataFrame:
@@ -309,11 +311,19 @@ def load_dataset(inpath, strict: bool = False, bids=None, require_split: bool = 
 
 
 def volume_grid(img) -> dict:
-    """Shape, voxel size (mm), orientation codes and field of view (mm) of a NIfTI image."""
+    """Shape, voxel size (mm), orientation codes, field of view (mm) and affine of a NIfTI image."""
     shape = tuple(int(n) for n in img.shape[:3])
     zooms = tuple(round(float(z), 2) for z in img.header.get_zooms()[:3])
     return {"shape": shape, "zooms": zooms, "orientation": "".join(nib.aff2axcodes(img.affine)),
-            "fov": tuple(round(n * z, 1) for n, z in zip(shape, zooms, strict=True))}
+            "fov": tuple(round(n * z, 1) for n, z in zip(shape, zooms, strict=True)),
+            "affine": tuple(tuple(round(float(v), 3) for v in row) for row in np.asarray(img.affine)[:3])}
+
+
+def as_grid(stored: dict) -> dict:
+    """A grid read back from JSON (lists) as :func:`volume_grid` gives it (tuples)."""
+    def tup(v):
+        return tuple(tup(x) for x in v) if isinstance(v, list | tuple) else v
+    return {k: tup(v) for k, v in stored.items()}
 
 
 def describe_grid(grid: dict) -> str:
@@ -351,6 +361,11 @@ def _check_volume_headers(ds: Dataset, strict: bool = False):
                 continue
             grid = volume_grid(img)
             grids.setdefault(tuple(grid.items()), []).append((pid, m, p))
+            ds.volume_grids[(pid, m)] = grid
+    for m in IMAGING_KEYS:
+        own = [g for g, v in grids.items() if any(x[1] == m for x in v)]
+        if own:
+            ds.grids[m] = dict(max(own, key=lambda g: sum(x[1] == m for x in grids[g])))
     if len(grids) < 2:
         return
     major = dict(max(grids, key=lambda g: len(grids[g])))
