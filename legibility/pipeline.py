@@ -78,10 +78,29 @@ def summary(parameters: dict, results_dir=None) -> str:
              f"wall time:          {(results_dir / 'paper_wall_time.txt').read_text().strip()}"]
     best_path = root / parameters.get("out_dir", "results/analysis") / paths.BEST_MODELS
     if best_path.exists():
-        best = pd.read_csv(best_path)
-        best["test 95% CI"] = [f"[{lo:.3f}, {hi:.3f}]" for lo, hi in zip(best.ci_low, best.ci_high, strict=True)]
-        cols = ["Target", "Inputs", "metric", "val_score", "test_score", "test 95% CI", "linear_peer", "ceiling",
-                "ceiling_se"]
         lines += ["", f"best model per target (chosen on validation, scored on test; {best_path}):",
-                  best[cols].to_string(index=False, float_format="%.3f")]
+                  *best_table_lines(pd.read_csv(best_path))]
     return "\n".join(lines)
+
+
+def best_table_lines(best) -> list[str]:
+    """``best_models.csv`` as the summary prints it: a score whose whole 95% CI lies at or below
+    chance reads ``chance``; a score above its ceiling is flagged (``sampling``: the ceiling is
+    within its CI; ``suspect``: below all of it), with a line saying how to read the flags."""
+    from legibility.evaluation import reads_as_chance
+
+    best = best.copy()
+    best["test 95% CI"] = [f"[{lo:.3f}, {hi:.3f}]" for lo, hi in zip(best.ci_low, best.ci_high, strict=True)]
+    best["test_score"] = ["chance" if reads_as_chance(m, hi) else f"{v:.3f}"
+                          for m, v, hi in zip(best.metric, best.test_score, best.ci_high, strict=True)]
+    flags = [c for c in ("above_ceiling", "peer_above_ceiling") if c in best.columns]
+    for c in flags:
+        best[c] = best[c].fillna("")
+    cols = ["Target", "Inputs", "metric", "val_score", "test_score", "test 95% CI", "linear_peer", "ceiling",
+            "ceiling_se", *flags]
+    lines = best[cols].to_string(index=False, float_format="%.3f").splitlines()
+    if any((best[c] != "").any() for c in flags):
+        lines.append("above_ceiling: a test score above its ground-truth ceiling. 'sampling': the ceiling lies within "
+                     "the score's 95% CI, the luck of a small test set; 'suspect': below all of it, which sampling "
+                     "does not explain (look for leakage). 'chance': the whole CI is at or below chance.")
+    return lines
