@@ -252,7 +252,10 @@ def _cmd_paper(args) -> int:
               # notebook 02's worked example is the sweep's own age model: trained once, reused
               "outpath": "results/sweep", "sweep_dir": "results/sweep", "target": "age", "inputs": "t1 flair"}
     if args.inpath:
-        params["data_path"] = args.inpath
+        data = Path(args.inpath).resolve()  # the notebooks run in the repository: resolved here, against the cwd
+        if not data.exists():
+            raise ValueError(f"--inpath {args.inpath} does not exist (resolved against {Path.cwd()} to {data}).")
+        params["data_path"] = str(data)
     run_paper(params)
     print(summary(params))
     return 0

@@ -1,11 +1,15 @@
 """Run the paper's notebooks in order with papermill, passing the parameters through.
 
-Executed copies go to ``results/notebooks/`` (ignored by git); figures to ``figures/``.
-A failing notebook stops the run and shows the failing cell's error.
+Executed copies go to ``results/notebooks/`` (ignored by git); figures to ``figures/``. Both are
+written to temporary folders beside them first and moved into place once every notebook has run,
+so a failing run never replaces the notebooks or figures of a good one. A failing notebook stops
+the run and shows the failing cell's error.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 import time
 from pathlib import Path
 
@@ -31,15 +35,25 @@ def run_paper(parameters: dict | None = None, notebooks_dir=None, results_dir=No
     """Execute every ``notebooks/NN_*.ipynb`` in order; each gets the parameters it declares.
 
     Executed copies go to ``results_dir/notebooks/``; the wall time to ``results_dir/paper_wall_time.txt``.
+    The executed copies and the figures (``parameters["figures_dir"]``) are written to temporary
+    folders and moved into place only when every notebook has run.
     """
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
     notebooks_dir = Path(notebooks_dir or paths.NOTEBOOKS)
     results_dir = Path(results_dir or paths.RESULTS)
-    out_dir = results_dir / "notebooks"
-    out_dir.mkdir(parents=True, exist_ok=True)
+    final = {"notebooks": results_dir / "notebooks"}
     parameters = dict(parameters or {})
+    if parameters.get("figures_dir"):
+        final["figures"] = Path(paths.in_project(parameters["figures_dir"]))
+    partial = {k: v.with_name(f".{v.name}-partial-{os.getpid()}") for k, v in final.items()}
+    for folder in partial.values():
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+    if "figures" in partial:
+        parameters["figures_dir"] = str(partial["figures"])
+    out_dir = partial["notebooks"]
     done = []
     t0 = time.perf_counter()
     for nb in sorted(notebooks_dir.glob("[0-9][0-9]_*.ipynb")):
@@ -54,12 +68,28 @@ def run_paper(parameters: dict | None = None, notebooks_dir=None, results_dir=No
             pm.execute_notebook(str(nb), str(target), parameters=params, cwd=str(paths.PROJECT_ROOT),
                                 progress_bar=progress)
         except PapermillExecutionError as err:
+            if "figures" in partial:
+                shutil.rmtree(partial["figures"], ignore_errors=True)
             raise RuntimeError(
                 f"{nb.name} failed in cell {err.exec_count}: {err.ename}: {err.evalue}\n"
-                f"The executed copy with the traceback is {target}.") from err
+                f"The executed copy with the traceback is {target}; the notebooks and figures of the "
+                f"last good run are untouched in {', '.join(map(str, final.values()))}.") from err
         done.append(target)
+    for key, folder in partial.items():
+        _move_into(folder, final[key])
     (results_dir / "paper_wall_time.txt").write_text(f"{time.perf_counter() - t0:.1f} s\n")
-    return done
+    return [final["notebooks"] / p.name for p in done]
+
+
+def _move_into(src: Path, dst: Path):
+    """Move every file of ``src`` into ``dst`` (replacing those of the same name), then remove ``src``."""
+    dst.mkdir(parents=True, exist_ok=True)
+    for f in sorted(src.rglob("*")):
+        if f.is_file():
+            to = dst / f.relative_to(src)
+            to.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(f, to)
+    shutil.rmtree(src, ignore_errors=True)
 
 
 def summary(parameters: dict, results_dir=None) -> str:
