@@ -128,3 +128,28 @@ def test_training_participants_are_flagged_and_left_out_of_the_scores(age_model,
     assert main(["predict", "--model", str(age_model), "--inpath", str(tiny_cohort), "--out", str(out),
                  "--score_training"]) == 0
     assert pd.read_csv(tmp_path / "pred_scores.csv").n.iloc[0] == len(pred)
+
+
+def test_metadata_in_other_units_and_another_parcellation_are_refused(tiny_cohort, tmp_path, capsys):
+    cache = build_cache(load_dataset(tiny_cohort), 32, progress=False)
+    fast = dict(epochs=1, batch_size=8, progress=False, seed=1)
+    train_model(cache, TrainConfig(target="hb", inputs=("metadata",), metadata_blocks=("constitutional",), **fast),
+                tmp_path)
+    train_model(cache, TrainConfig(target="age", inputs=("connectivity",), **fast), tmp_path)
+    t = load_dataset(tiny_cohort).table
+    new = t[["biobank_id", "sex", "age", "weight", "handedness"]].copy()
+    new["weight"] = new.weight * 2.2046  # pounds
+    rc, _ = predict_cli(tmp_path / "hb__meta-c", new, tmp_path, "pounds")
+    assert rc == 2
+    assert "field 'weight': median" in capsys.readouterr().err
+    folder = tmp_path / "conn"
+    folder.mkdir()
+    refs = []
+    for pid, ref in zip(t.biobank_id, t.path_connectivity, strict=True):
+        f, _, row = ref.partition("::")
+        np.save(folder / f"{pid}.npy", np.load(f)[int(row)][:12, :12])  # 12 nodes where training had 20
+        refs.append(str(folder / f"{pid}.npy"))
+    new = pd.DataFrame({"biobank_id": t.biobank_id, "connectivity": refs})
+    rc, _ = predict_cli(tmp_path / "age__connectivity", new, tmp_path, "parcellation")
+    assert rc == 2
+    assert "are 12 x 12; the model was trained on 20 x 20" in capsys.readouterr().err
