@@ -183,8 +183,8 @@ def test_a_space_that_is_not_there(bids_copy, capsys):
     with pytest.raises(DataError, match="no dwi image in space-MNI152NLin6Asym. Spaces present: "
                                         "MNI152NLin2009aSym.*--bids_space"):
         load_dataset(bids_copy, bids=BidsOptions(space="MNI152NLin6Asym"))
-    assert main(["check", "--inpath", str(bids_copy), "--bids_space", "MNI152NLin6Asym"]) == 2
-    assert "Spaces present" in capsys.readouterr().err
+    assert main(["check", "--inpath", str(bids_copy), "--bids_space", "MNI152NLin6Asym"]) == 1
+    assert "Spaces present" in capsys.readouterr().out
     ds = load_dataset(bids_copy, bids=BidsOptions(space="raw"))  # raw: no diffusion map (derivatives only)
     assert ds.table.path_t1.str.len().gt(0).all()
     assert not ds.table.path_dwi.str.len().gt(0).any()
@@ -229,12 +229,17 @@ def test_a_text_cell_says_how_bids_marks_unknown_values(bids_copy):
         load_dataset(bids_copy)
 
 
-def test_a_misspelt_column_gets_did_you_mean(bids_copy, capsys):
+def test_a_misspelt_column_gets_did_you_mean(bids_copy, tmp_path, capsys):
     tsv = bids_copy / "participants.tsv"
     df = pd.read_csv(tsv, sep="\t", dtype=str).rename(columns={"body_fat": "bodyfat"})
     df.to_csv(tsv, sep="\t", index=False)
     assert main(["check", "--inpath", str(bids_copy)]) == 0
     assert "unknown column 'bodyfat' in participants.tsv (did you mean 'body_fat'?)" in capsys.readouterr().out
+    assert main(["train", "--inpath", str(bids_copy), "--outpath", str(tmp_path), "--target", "body_fat",
+                 "--inputs", "t1", "--side", "32", "--epochs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert f"No participant of {bids_copy} has body_fat" in err  # the dataset, not its cache folder
+    assert f"`legibility check --inpath {bids_copy}` names a misspelt column" in err
 
 
 def test_participants_tsv_alone_is_refused(bids_copy, capsys):
