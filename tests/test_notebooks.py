@@ -225,6 +225,7 @@ def test_a_failed_run_leaves_the_last_good_runs_notebooks_and_figures(tmp_path):
     _notebook(good, "01_cohort.ipynb", write.format("good"))
     _notebook(bad, "01_cohort.ipynb", write.format("bad"), "raise ValueError('boom')")
     figs, results = tmp_path / "figs", tmp_path / "r"
+    figs.mkdir()
     run_paper({"figures_dir": str(figs)}, notebooks_dir=good, results_dir=results, progress=False)
     assert (figs / "fig.png").read_text() == "good"
     executed = (results / "notebooks" / "01_cohort.ipynb").read_text()
