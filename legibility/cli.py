@@ -26,6 +26,16 @@ def _cmd_grid(args) -> int:
     return 0
 
 
+def _cohort_side(text: str) -> int:
+    """A cohort's side: a multiple of 8 from 16 to 256 (the cache resizes it to the training side)."""
+    side = int(text)
+    if side < 16 or side > 256 or side % 8:
+        raise argparse.ArgumentTypeError(
+            f"{side} is not a cohort side: use a multiple of 8 from 16 to 256; 32, 64 or 128 trains at the "
+            f"volumes' own resolution (`train --side` takes those three and resizes any other)")
+    return side
+
+
 def _cmd_cohort(args) -> int:
     from legibility.cohort.writer import generate_cohort
 
@@ -57,6 +67,9 @@ def _cmd_ukb(args) -> int:
 def _cmd_env(args) -> int:
     from legibility.environment import describe_environment, format_environment
 
+    if args.inpath and not Path(args.inpath).exists():
+        raise ValueError(f"--inpath {args.inpath} does not exist (resolved against {Path.cwd()}): point it at "
+                         f"a dataset folder or manifest CSV, or leave it out.")
     print(format_environment(describe_environment(args.inpath)))
     return 0
 
@@ -64,13 +77,28 @@ def _cmd_env(args) -> int:
 def _cmd_check(args) -> int:
     from legibility.data.cache import verify_sources
     from legibility.data.layout import load_dataset
+    from legibility.data.problems import Problem, format_problems, gathering
+    from legibility.errors import DataError
 
-    ds = load_dataset(args.inpath, strict=args.strict, require_split=not args.predict)
-    verdict = verify_sources(ds)
-    print(ds.report())
-    print(f"  files: {verdict['volumes']} volumes and {verdict['matrices']} connectivity matrices decode cleanly"
-          + (" (verdict kept from an earlier check of the same files)" if verdict["reused"] else ""))
-    return 0
+    ds, verdict = None, {}
+    with gathering() as errors:
+        try:  # what stops the reading (no participants table, an unreadable one) is one error
+            ds = load_dataset(args.inpath, strict=args.strict, require_split=not args.predict)
+            verdict = verify_sources(ds)
+        except DataError as err:
+            errors.append(Problem(str(args.inpath), "", str(err)))
+    if ds is not None:
+        print(ds.report(notes=False))
+    if verdict and not errors:
+        print(f"  files: {verdict['volumes']} volumes and {verdict['matrices']} connectivity matrices decode "
+              f"cleanly" + (" (verdict kept from an earlier check of the same files)" if verdict["reused"] else ""))
+    warns = [Problem("", "", n) for n in (ds.notes if ds is not None else [])]
+    for line in format_problems("errors", errors) + format_problems("warnings", warns):
+        print(line)
+    if errors:
+        print(f"legibility check: {len(errors)} error(s) in {args.inpath}: fix them and check again "
+              f"(listed above, with {len(warns)} warning(s))", file=sys.stderr)
+    return 1 if errors else 0
 
 
 HELLO = """legibility train: train one model of the paper's grid -- one target from one set of inputs.
@@ -128,17 +156,32 @@ def _cmd_predict(args) -> int:
 
     from legibility.data.cache import build_cache
     from legibility.data.layout import load_dataset
-    from legibility.predict import load_predictor, predict, prediction_scores
+    from legibility.errors import DataError
+    from legibility.predict import compare_with_training, conform_volumes, load_predictor, predict, prediction_scores
 
     _, state = load_predictor(args.model)
-    cache = build_cache(load_dataset(args.inpath, require_split=False), state["model_config"]["side"])
+    ds = load_dataset(args.inpath, require_split=False)
+    notes = conform_volumes(ds, state, (ds.root.parent if ds.root.is_file() else ds.root) / "_cache" / "resampled")
+    cache = build_cache(ds, state["model_config"]["side"])
+    more, refused = compare_with_training(ds, cache, state)
+    notes += more
+    for line in notes + (refused if args.force else []):
+        print(f"note: {line}")
+    if refused and not args.force:
+        raise DataError(f"The data at {args.inpath} differ from the training data of the model in {args.model}:\n  "
+                        + "\n  ".join(refused) + "\nFix them, or predict anyway with --force.")
     table = predict(args.model, cache)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.out, index=False)
     lacking = int((table["lacking"] != "").sum())
+    seen = int((table["model_split"] != "").sum())
     print(f"wrote {len(table)} rows to {args.out}: {len(table) - lacking} predictions"
           + (f", {lacking} participant(s) lacking an input (see its 'lacking' column)" if lacking else ""))
-    scores = prediction_scores(table, args.model)
+    if seen:
+        print(f"{seen} participant(s) were in the model's training or validation split (its 'model_split' column): "
+              + ("scored with the others (--score_training)" if args.score_training
+                 else "left out of the scores (--score_training keeps them)"))
+    scores = prediction_scores(table, args.model, include_training=args.score_training)
     if scores:
         scores_path = Path(args.out).with_name(Path(args.out).stem + "_scores.csv")
         pd.DataFrame([scores]).to_csv(scores_path, index=False)
@@ -209,7 +252,10 @@ def _cmd_paper(args) -> int:
               # notebook 02's worked example is the sweep's own age model: trained once, reused
               "outpath": "results/sweep", "sweep_dir": "results/sweep", "target": "age", "inputs": "t1 flair"}
     if args.inpath:
-        params["data_path"] = args.inpath
+        data = Path(args.inpath).resolve()  # the notebooks run in the repository: resolved here, against the cwd
+        if not data.exists():
+            raise ValueError(f"--inpath {args.inpath} does not exist (resolved against {Path.cwd()} to {data}).")
+        params["data_path"] = str(data)
     run_paper(params)
     print(summary(params))
     return 0
@@ -284,7 +330,8 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("cohort", help="generate a synthetic cohort in the paper's layout")
     c.add_argument("--out", required=True, help="folder to write (must be empty or absent)")
     c.add_argument("--n", type=int, default=200, help="participants")
-    c.add_argument("--side", type=int, default=64, help="voxels per side")
+    c.add_argument("--side", type=_cohort_side, default=64,
+                   help="voxels per side: a multiple of 8 from 16 to 256 (training takes 32, 64 or 128)")
     c.add_argument("--seed", type=int, default=0, help="random seed")
     c.add_argument("--regions", type=int, default=96, help="brain regions carrying the many small effects (>= 25)")
     c.add_argument("--nodes", type=int, default=100, help="connectivity nodes (the paper used 360)")
@@ -321,10 +368,12 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--predict", action="store_true", help="data to predict on: no split column needed")
     k.set_defaults(func=_cmd_check)
     t = sub.add_parser("train", help="train one model (one target, one input set)")
-    t.add_argument("--target", help="target key or the paper's name (e.g. age, hb, 'Sex (Male)')")
-    t.add_argument("--inputs", nargs="+", help="input keys: t1 flair dwi connectivity metadata")
+    t.add_argument("--target", help="required (unless --hello_world): target key or the paper's name "
+                                   "(e.g. age, hb, 'Sex (Male)')")
+    t.add_argument("--inputs", nargs="+", help="required (unless --hello_world): input keys: "
+                                               "t1 flair dwi connectivity metadata")
     t.add_argument("--metadata_blocks", nargs="*", help="domains: constitutional disease serology psychology")
-    t.add_argument("--inpath", help="dataset folder or manifest CSV")
+    t.add_argument("--inpath", help="required (unless --hello_world): dataset folder or manifest CSV")
     t.add_argument("--outpath", default="results/models", help="where model folders go")
     _add_training_flags(t)
     t.add_argument("--restore", action="store_true", help="resume from the last checkpoint")
@@ -340,6 +389,11 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--model", required=True, help="a model folder holding best_model.pt")
     pr.add_argument("--inpath", required=True, help="dataset folder or manifest CSV")
     pr.add_argument("--out", required=True, help="CSV of predictions to write")
+    pr.add_argument("--force", action="store_true",
+                    help="predict on data that differ from the training data in what no resize fixes "
+                         "(orientation, field of view, intensity, metadata units)")
+    pr.add_argument("--score_training", action="store_true",
+                    help="score the participants the model was trained or validated on too")
     pr.set_defaults(func=_cmd_predict)
 
     sw = sub.add_parser("sweep", help="train a grid of models (locally or on Ray) and gather their metrics")

@@ -23,8 +23,9 @@ from legibility.metrics import bootstrap_ci, score_binary, score_continuous
 from legibility.model import autocast, loss_function, to_device
 from legibility.study import DOMAINS, METRIC_COLUMNS, target
 
-__all__ = ["BEST_COLUMNS", "best_beside_ceilings", "best_for", "best_models", "ceiling_for", "ceiling_of",
-           "ceiling_with_se", "evaluate_model", "main_metric", "model_diagnostics", "model_metrics", "predict_rows"]
+__all__ = ["BEST_COLUMNS", "CHANCE", "above_ceiling", "best_beside_ceilings", "best_for", "best_models",
+           "ceiling_for", "ceiling_of", "ceiling_with_se", "evaluate_model", "main_metric", "model_diagnostics",
+           "model_metrics", "predict_rows", "reads_as_chance"]
 
 
 # ----------------------------------------------------------------------------- one model
@@ -91,7 +92,7 @@ def evaluate_model(model, data: ModelData, out: Path, minutes: float, device: st
     extra = [c for c in table.columns if c not in METRIC_COLUMNS]
     table = table[list(METRIC_COLUMNS) + extra]
     table.to_csv(out / "metrics.csv", index=False)
-    pd.DataFrame({data.cache.id_name: data.cache.table["biobank_id"].to_numpy()[data.rows["test"]],
+    pd.DataFrame({data.cache.id_name: data.cache.output_ids()[data.rows["test"]],
                   "truth": data.y[data.rows["test"]], "prediction": test_pred}).to_csv(
         out / "test_predictions.csv", index=False)
     import matplotlib.pyplot as plt
@@ -159,7 +160,8 @@ def ceiling_of(data_path, target_name: str, inputs_label: str, metric: str) -> f
 
 
 BEST_COLUMNS = ("Target", "Domain", "Inputs", "metric", "selected_by", "val_score", "test_score", "ci_low",
-                "ci_high", "linear_peer", "ceiling", "ceiling_se")
+                "ci_high", "linear_peer", "ceiling", "ceiling_se", "above_ceiling", "peer_above_ceiling")
+CHANCE = {"Balanced accuracy": 0.5, "r2": 0.0}  # the main metrics' chance levels
 SELECTED_ON_VALIDATION = "validation"
 SELECTED_ON_PUBLISHED_TEST = "test (the published table has test scores only)"
 
@@ -232,7 +234,30 @@ def best_beside_ceilings(metrics: pd.DataFrame, data_path=None) -> pd.DataFrame:
         ceil.append(value)
         se.append(err)
     best["ceiling"], best["ceiling_se"] = ceil, se
+    best["above_ceiling"] = [above_ceiling(r.test_score, r.ci_low, r.ci_high, r.ceiling, r.test_score)
+                             for r in best.itertuples()]
+    best["peer_above_ceiling"] = [above_ceiling(r.linear_peer, r.ci_low, r.ci_high, r.ceiling, r.test_score)
+                                  for r in best.itertuples()]
     return best[list(BEST_COLUMNS)]
+
+
+def above_ceiling(score: float, ci_low: float, ci_high: float, ceiling: float, centre: float) -> str:
+    """How to read a test ``score`` above its ground-truth ``ceiling``: ``""`` when it is not
+    above; ``"sampling"`` when the ceiling lies within the score's 95% CI (``ci_low``, ``ci_high``
+    around ``centre``, the deep model's score; for its linear peer, scored on the same test
+    participants, the same interval is moved to the peer's score): a small test set's luck;
+    ``"suspect"`` when the ceiling lies below the whole interval, which sampling error does not
+    explain (leakage or a bug)."""
+    if not np.isfinite(ceiling) or not np.isfinite(score) or score <= ceiling:
+        return ""
+    if not (np.isfinite(ci_low) and np.isfinite(ci_high)):
+        return "suspect"
+    return "sampling" if score - (centre - ci_low) <= ceiling else "suspect"
+
+
+def reads_as_chance(metric: str, ci_high: float) -> bool:
+    """True when the whole 95% CI of a score lies at or below the metric's chance level."""
+    return bool(np.isfinite(ci_high) and ci_high <= CHANCE[metric])
 
 
 def best_for(source) -> pd.DataFrame:

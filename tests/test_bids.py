@@ -78,10 +78,10 @@ def test_check_train_predict_on_bids(bids_cohort, tmp_path, capsys):
     model = next(tmp_path.glob("*/best_model.pt")).parent
     pred = tmp_path / "pred.csv"
     assert main(["predict", "--model", str(model), "--inpath", str(bids_cohort), "--out", str(pred)]) == 0
-    table = pd.read_csv(pred, dtype={"biobank_id": str})
-    labels = pd.read_csv(bids_cohort / "participants.tsv", sep="\t").participant_id.str.removeprefix("sub-")
+    table = pd.read_csv(pred, dtype={"participant_id": str})
+    labels = pd.read_csv(bids_cohort / "participants.tsv", sep="\t").participant_id
     assert len(table) == 40
-    assert set(table.biobank_id) == set(labels)
+    assert table.participant_id.tolist() == labels.tolist()  # the column and the ids as BIDS writes them
 
 
 def test_paper_layout_round_trips_through_bids(tiny_cohort, tmp_path):
@@ -183,8 +183,8 @@ def test_a_space_that_is_not_there(bids_copy, capsys):
     with pytest.raises(DataError, match="no dwi image in space-MNI152NLin6Asym. Spaces present: "
                                         "MNI152NLin2009aSym.*--bids_space"):
         load_dataset(bids_copy, bids=BidsOptions(space="MNI152NLin6Asym"))
-    assert main(["check", "--inpath", str(bids_copy), "--bids_space", "MNI152NLin6Asym"]) == 2
-    assert "Spaces present" in capsys.readouterr().err
+    assert main(["check", "--inpath", str(bids_copy), "--bids_space", "MNI152NLin6Asym"]) == 1
+    assert "Spaces present" in capsys.readouterr().out
     ds = load_dataset(bids_copy, bids=BidsOptions(space="raw"))  # raw: no diffusion map (derivatives only)
     assert ds.table.path_t1.str.len().gt(0).all()
     assert not ds.table.path_dwi.str.len().gt(0).any()
@@ -212,8 +212,46 @@ def test_bad_participants_file(bids_copy):
     df = pd.read_csv(tsv, sep="\t", dtype=str)
     df.loc[0, "split"] = "training"
     df.to_csv(tsv, sep="\t", index=False)
-    with pytest.raises(DataError, match=r"unknown split value\(s\) \['training'\]"):
+    pid = df.participant_id.iloc[0].removeprefix("sub-")
+    with pytest.raises(DataError, match=f"Participant {pid} in .*participants.tsv: split is 'training'"):
         load_dataset(bids_copy)
     tsv.unlink()
     with pytest.raises(DataError, match="has no participants.tsv"):
         load_dataset(bids_copy)
+
+
+def test_a_text_cell_says_how_bids_marks_unknown_values(bids_copy):
+    tsv = bids_copy / "participants.tsv"
+    df = pd.read_csv(tsv, sep="\t", dtype=str)
+    df.loc[3, "hb"] = "unknown"
+    df.to_csv(tsv, sep="\t", index=False)
+    with pytest.raises(DataError, match=r"field 'hb' is 'unknown', not a number .* or write n/a when it is unknown"):
+        load_dataset(bids_copy)
+
+
+def test_a_misspelt_column_gets_did_you_mean(bids_copy, tmp_path, capsys):
+    tsv = bids_copy / "participants.tsv"
+    df = pd.read_csv(tsv, sep="\t", dtype=str).rename(columns={"body_fat": "bodyfat"})
+    df.to_csv(tsv, sep="\t", index=False)
+    assert main(["check", "--inpath", str(bids_copy)]) == 0
+    assert "unknown column 'bodyfat' in participants.tsv (did you mean 'body_fat'?)" in capsys.readouterr().out
+    assert main(["train", "--inpath", str(bids_copy), "--outpath", str(tmp_path), "--target", "body_fat",
+                 "--inputs", "t1", "--side", "32", "--epochs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert f"No participant of {bids_copy} has body_fat" in err  # the dataset, not its cache folder
+    assert f"`legibility check --inpath {bids_copy}` names a misspelt column" in err
+
+
+def test_participants_tsv_alone_is_refused(bids_copy, capsys):
+    assert main(["check", "--inpath", str(bids_copy / "participants.tsv")]) == 1
+    assert f"alone it has no images. Give the dataset folder: --inpath {bids_copy}" in capsys.readouterr().out
+
+
+def test_a_misnamed_image_is_named_with_the_name_it_needs(bids_copy, capsys):
+    sub = sorted(bids_copy.glob("sub-*"))[0].name
+    f = bids_copy / sub / "anat" / f"{sub}_T1w.nii.gz"
+    f.rename(f.with_name(f"{sub}_T1.nii.gz"))
+    assert main(["check", "--inpath", str(bids_copy)]) == 0
+    out = capsys.readouterr().out
+    assert f"{sub}_T1.nii.gz (did you mean {sub}_T1w.nii.gz?)" in out
+    assert f"1 participant(s) lack t1: {sub.removeprefix('sub-')}" in out

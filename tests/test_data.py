@@ -77,12 +77,15 @@ def test_truncated_gzip_names_the_file(cohort):
     assert not list((cohort / "_cache").glob("side32-*"))  # nothing half-written left in use
 
 
-def test_wrong_shape_is_refused(cohort):
+def test_another_shape_and_field_of_view_is_warned_and_refused_when_strict(cohort):
     pid = first_id(cohort)
     p = paths.volume_path(cohort, "TRAIN", "t1", pid)
     nib.save(nib.Nifti1Image(np.zeros((20, 24, 24), np.int16), np.eye(4)), p)
-    with pytest.raises(DataError, match="Volumes differ in shape.*Resample"):
+    with pytest.warns(UserWarning, match=f"participant {pid}: t1 volume .* has 20 x 24 x 24 voxels of 1 x 1 x 1 mm.*"
+                                         "Resizing cannot fix this"):
         load_dataset(cohort)
+    with pytest.raises(DataError, match="refused under --strict"):
+        load_dataset(cohort, strict=True)
 
 
 @pytest.mark.parametrize(("field", "value", "message"), [
@@ -126,10 +129,11 @@ def test_unknown_column_reported_with_closest_known(cohort):
 
 def test_cli_error_is_one_clear_line(cohort, capsys):
     paths.metadata_path(cohort, "TRAIN").unlink()
-    assert main(["check", "--inpath", str(cohort)]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("legibility check: error:")
-    assert "Traceback" not in err
+    assert main(["check", "--inpath", str(cohort)]) == 1
+    out, err = capsys.readouterr()
+    assert "metadata_train.csv is missing" in out
+    assert err.startswith("legibility check: 1 error(s) in")
+    assert "Traceback" not in out + err
 
 
 def test_manifest_layout(cohort, tmp_path):

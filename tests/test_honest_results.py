@@ -221,3 +221,24 @@ def test_a_model_reads_sex_from_the_images_and_nothing_from_shuffled_ones(sex_co
     both = pd.read_csv(next(tmp_path.glob("sex__*")) / "metrics.csv")
     mean_ba = both["Balanced accuracy"].mean()  # validation and test: 40 participants
     assert low <= mean_ba <= high, (row["Balanced accuracy"], mean_ba)
+
+
+def test_scores_above_their_ceiling_and_below_chance_are_flagged(tiny_cohort):
+    from legibility.pipeline import best_table_lines
+
+    truth = pd.read_csv(tiny_cohort / paths.GROUND_TRUTH).set_index(["Target", "Inputs"])
+    age, weight = truth.loc[("Age", "FLAIR + T1"), "r2"], truth.loc[("Weight", "FLAIR + T1"), "r2"]
+    table = pd.DataFrame(_rows("Age", "FLAIR + T1", 0.7, age + 0.05)  # ceiling within its CI (+-0.1)
+                         + _rows("Weight", "FLAIR + T1", 0.7, weight + 0.2)  # ceiling below all of its CI
+                         + _rows("Worry", "FLAIR + T1", 0.6, 0.38))  # CI [0.28, 0.48]: at or below chance
+    table.loc[table.Target == "Weight", "linear_r2"] = weight + 0.03
+    best = best_beside_ceilings(table, tiny_cohort).set_index("Target")
+    assert best.loc["Age", "above_ceiling"] == "sampling"
+    assert best.loc["Weight", "above_ceiling"] == "suspect"
+    assert best.loc["Weight", "peer_above_ceiling"] == "sampling"
+    assert best.loc["Worry", "above_ceiling"] == ""
+    lines = best_table_lines(best.reset_index())
+    worry = next(ln.split() for ln in lines if ln.split()[:1] == ["Worry"])
+    assert "chance" in worry
+    assert "0.380" not in worry
+    assert any(ln.startswith("above_ceiling: a test score above its ground-truth ceiling") for ln in lines)

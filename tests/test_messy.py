@@ -67,8 +67,8 @@ def test_predict_needs_only_ids_and_image_paths(cohort, tmp_path, capsys):
     new = tmp_path / "new" / "people.csv"
     new.parent.mkdir()
     write_manifest(cohort, new, ids=ids, id_name="subject_id", columns=[], split=False)
-    assert main(["check", "--inpath", str(new)]) == 2  # no split: not data to train on...
-    assert "needs a 'split' column" in capsys.readouterr().err
+    assert main(["check", "--inpath", str(new)]) == 1  # no split: not data to train on...
+    assert "needs a 'split' column" in capsys.readouterr().out
     assert main(["check", "--inpath", str(new), "--predict"]) == 0  # ...but fine to predict on
     out = tmp_path / "pred.csv"
     assert main(["predict", "--model", str(model), "--inpath", str(new), "--out", str(out)]) == 0
@@ -207,10 +207,10 @@ def _nan_matrix(cohort, tmp_path):
 @pytest.mark.parametrize("breakage", [_truncate, _nan_voxels, _odd_matrix, _nan_matrix])
 def test_check_refuses_first_what_train_would_refuse(cohort, tmp_path, capsys, breakage):
     inpath, pid, fname = breakage(cohort, tmp_path)
-    assert main(["check", "--inpath", str(inpath)]) == 2
-    err = capsys.readouterr().err
-    assert f"Participant {pid}" in err or f"participant {pid}" in err
-    assert fname in err
+    assert main(["check", "--inpath", str(inpath)]) == 1
+    out = capsys.readouterr().out
+    assert f"Participant {pid}" in out or f"participant {pid}" in out
+    assert fname in out
     with pytest.raises(DataError, match=pid):  # train refuses the same, by the same functions
         build_cache(load_dataset(inpath), 32, progress=False)
 
@@ -228,8 +228,8 @@ def test_second_check_decodes_nothing(cohort, monkeypatch, capsys):
     assert "verdict kept" in capsys.readouterr().out
     p = paths.volume_path(cohort, "TRAIN", "t1", first(cohort))
     p.write_bytes(p.read_bytes()[:-200])  # a file changes: the verdict no longer applies
-    assert main(["check", "--inpath", str(cohort)]) == 2
-    assert p.name in capsys.readouterr().err
+    assert main(["check", "--inpath", str(cohort)]) == 1
+    assert p.name in capsys.readouterr().out
 
 
 def test_cache_build_leaves_a_verdict_for_check(cohort):
@@ -251,8 +251,8 @@ def test_volume_on_another_grid_is_reported_and_refused_when_strict(cohort, caps
         load_dataset(cohort)
     assert main(["check", "--inpath", str(cohort)]) == 0
     assert "LAS orientation" in capsys.readouterr().out
-    assert main(["check", "--inpath", str(cohort), "--strict"]) == 2
-    assert "--strict" in capsys.readouterr().err
+    assert main(["check", "--inpath", str(cohort), "--strict"]) == 1
+    assert "--strict" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(("field", "convert", "unit"), [
@@ -315,3 +315,80 @@ def test_grid_csv_with_input_keys(tmp_path):
 
 def first(root, folder="TRAIN"):
     return pd.read_csv(paths.metadata_path(root, folder), dtype={"biobank_id": str}).biobank_id.iloc[0]
+
+
+# ---------------------------------------------------------------- 10. check lists every problem at once
+def test_check_lists_every_problem_in_one_pass(cohort, capsys):
+    train, test = (pd.read_csv(paths.metadata_path(cohort, f), dtype={"biobank_id": str}) for f in ("TRAIN", "TEST"))
+    a, b, c = train.biobank_id[1], train.biobank_id[2], test.biobank_id[0]
+    train[["weight", "sex"]] = train[["weight", "sex"]].astype(object)
+    train.loc[1, "weight"] = "heavy"
+    train.loc[2, "sex"] = "M"
+    train.to_csv(paths.metadata_path(cohort, "TRAIN"), index=False)
+    p = paths.volume_path(cohort, "TEST", "flair", c)
+    p.write_bytes(p.read_bytes()[: len(p.read_bytes()) // 2])
+    t1 = paths.volume_path(cohort, "TRAIN", "t1", a)
+    t1.rename(t1.with_name(f"{a}_T1.nii.gz"))  # misnamed: a warning, the participant lacks t1
+    assert main(["check", "--inpath", str(cohort)]) == 1
+    out = capsys.readouterr().out
+    errors, warns = out.index("errors (3):"), out.index("warnings (")
+    assert errors < warns
+    for needle in (f"Participant {a} in", "'heavy'", f"Participant {b} in", "'M'",
+                   f"Participant {c}: could not decode"):
+        assert errors < out.index(needle) < warns, needle
+    assert "metadata_train.csv (2):" in out  # grouped by file, with counts
+    assert out.index(f"{a}_T1.nii.gz (did you mean {a}_t1.nii.gz?)") > warns
+
+
+def test_binary_field_as_text_names_its_coding(cohort):
+    mp = paths.metadata_path(cohort, "TRAIN")
+    meta = pd.read_csv(mp, dtype={"biobank_id": str})
+    meta["sex"] = np.where(meta.sex == 1, "M", "F")
+    meta.to_csv(mp, index=False)
+    with pytest.raises(DataError, match=r"field 'sex' is 'F', not a number .* Write 0 or 1 \(1 = male, 0 otherwise\)"):
+        load_dataset(cohort)
+
+
+def test_a_bad_split_value_names_the_participant(cohort, tmp_path):
+    man = tmp_path / "manifest.csv"
+    table = write_manifest(cohort, man)
+    table.loc[4, "split"] = "validation"
+    table.to_csv(man, index=False)
+    with pytest.raises(DataError, match=f"Participant {table.biobank_id[4]} in .*manifest.csv: split is "
+                                        f"'validation' \\(1 participant"):
+        load_dataset(man)
+
+
+def test_a_metadata_table_alone_is_refused(cohort, capsys):
+    assert main(["check", "--inpath", str(paths.metadata_path(cohort, "TRAIN"))]) == 1
+    assert f"alone it has no images. Give the dataset folder: --inpath {cohort}" in capsys.readouterr().out
+
+
+def test_volumes_of_another_shape_on_the_same_field_of_view_are_used(cohort, capsys):
+    """A volume on a coarser grid covering the same field of view: the cache resizes it."""
+    from nilearn.image import resample_img
+
+    pid = first(cohort)
+    p = paths.volume_path(cohort, "TRAIN", "dwi", pid)
+    img = nib.load(p)
+    coarse = resample_img(img, target_affine=img.affine @ np.diag([2, 2, 2, 1]), target_shape=(12, 12, 12),
+                          interpolation="linear", force_resample=True, copy_header=True)
+    nib.save(coarse, p)
+    assert main(["check", "--inpath", str(cohort), "--strict"]) == 0
+    assert "the cache resizes every volume to the working side, so they are used" in capsys.readouterr().out
+    assert build_cache(load_dataset(cohort), 32, progress=False).has("dwi").all()
+
+
+# ---------------------------------------------------------------- 11. options refused at once
+def test_options_later_steps_refuse_are_refused_at_once(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["cohort", "--out", str(tmp_path / "c"), "--side", "33"])
+    assert "33 is not a cohort side" in capsys.readouterr().err
+    assert not (tmp_path / "c").exists()
+    assert main(["env", "--inpath", str(tmp_path / "absent")]) == 2
+    assert f"--inpath {tmp_path / 'absent'} does not exist" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for flag in ("--target TARGET", "--inputs INPUTS [INPUTS ...]", "--inpath INPATH"):
+        assert f"{flag} required (unless --hello_world)" in text, flag

@@ -203,3 +203,49 @@ def test_relative_paths_resolve_against_the_repository_root(tmp_path):
     assert in_project("figs", tmp_path) == str(tmp_path / "figs")
     assert in_project(str(tmp_path)) == str(tmp_path)
     assert in_project("") == ""  # "no path" stays so (notebook 01: generate a cohort)
+
+
+def _notebook(folder, name, *cells):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    params = nbformat.v4.new_code_cell('figures_dir = ""')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, *[nbformat.v4.new_code_cell(c) for c in cells]]
+    folder.mkdir(exist_ok=True)
+    nbformat.write(nb, folder / name)
+
+
+def test_a_failed_run_leaves_the_last_good_runs_notebooks_and_figures(tmp_path):
+    from legibility.pipeline import run_paper
+
+    write = "from pathlib import Path; Path(figures_dir, 'fig.png').write_text('{}')"
+    good, bad = tmp_path / "good", tmp_path / "bad"
+    _notebook(good, "01_cohort.ipynb", write.format("good"))
+    _notebook(bad, "01_cohort.ipynb", write.format("bad"), "raise ValueError('boom')")
+    figs, results = tmp_path / "figs", tmp_path / "r"
+    figs.mkdir()
+    run_paper({"figures_dir": str(figs)}, notebooks_dir=good, results_dir=results, progress=False)
+    assert (figs / "fig.png").read_text() == "good"
+    executed = (results / "notebooks" / "01_cohort.ipynb").read_text()
+    with pytest.raises(RuntimeError, match="the notebooks and figures of the last good run are untouched"):
+        run_paper({"figures_dir": str(figs)}, notebooks_dir=bad, results_dir=results, progress=False)
+    assert (figs / "fig.png").read_text() == "good"
+    assert (results / "notebooks" / "01_cohort.ipynb").read_text() == executed
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".figs")) == []
+
+
+def test_paper_resolves_its_inpath_against_the_working_directory(tmp_path, monkeypatch, capsys):
+    import legibility.pipeline as pipeline
+    from legibility.cli import main
+
+    seen = {}
+    monkeypatch.setattr(pipeline, "run_paper", lambda params: seen.update(params))
+    monkeypatch.setattr(pipeline, "summary", lambda params: "")
+    (tmp_path / "byod").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert main(["paper", "--inpath", "byod"]) == 0
+    assert seen["data_path"] == str(tmp_path / "byod")
+    assert main(["paper", "--inpath", "absent"]) == 2
+    assert f"--inpath absent does not exist (resolved against {tmp_path}" in capsys.readouterr().err

@@ -216,6 +216,34 @@ def _pick(group: pd.DataFrame, modality: str, opts: BidsOptions, several: list):
     return str(g["path"].iat[0])
 
 
+# Other suffixes of anatomical BIDS images: close in spelling to T1w or FLAIR, but not misnamed.
+_OTHER_ANAT = {"t2w", "pdw", "t1map", "t2map", "t2starw", "pd", "t2star", "inplanet1", "inplanet2", "unit1"}
+
+
+def _misnamed_images(files: pd.DataFrame) -> list[str]:
+    """Notes (also warned) on participants' NIfTI files whose suffix is a near miss of ``T1w``
+    or ``FLAIR`` (``T1``, ``t1w``, ``Flair``): named, with the name they were likely meant to have."""
+    import difflib
+    import warnings
+
+    wanted = {v.lower(): v for v in IMAGES.values()}
+    odd = []
+    for row in files[files["extension"].isin(NIFTI)].itertuples(index=False):
+        suffix = str(row.suffix or "")
+        if suffix in wanted.values() or suffix.lower() in _OTHER_ANAT:
+            continue
+        close = difflib.get_close_matches(suffix.lower(), list(wanted), n=1, cutoff=0.6)
+        if close:
+            name = Path(row.path).name
+            odd.append(f"{row.path} (did you mean {name.replace(f'_{suffix}.', f'_{wanted[close[0]]}.')}?)")
+    if not odd:
+        return []
+    note = (f"{len(odd)} image file(s) match no modality's name (suffix T1w or FLAIR), so their participants "
+            f"lack that image: {'; '.join(odd[:5])}{' ...' if len(odd) > 5 else ''}. Rename them.")
+    warnings.warn(note, stacklevel=4)
+    return [note]
+
+
 def read_bids(root, options: BidsOptions | None = None) -> tuple[pd.DataFrame, list[str]]:
     """Read a BIDS dataset into the layout table (see :mod:`legibility.data.layout`).
 
@@ -225,26 +253,19 @@ def read_bids(root, options: BidsOptions | None = None) -> tuple[pd.DataFrame, l
         One row per row of participants.tsv: ``biobank_id`` (the label without ``sub-``),
         ``split``, the characteristics, and ``path_<modality>`` (empty where absent).
     """
-    from legibility.data.checks import check_metadata
+    from legibility.data.checks import check_metadata, unknown_columns, unknown_splits
 
     root = Path(root)
     opts = options or BidsOptions.from_env()
-    notes: list[str] = []
     df = _participants(root)
     tsv = root / "participants.tsv"
-    known = {"biobank_id", "split", *TARGETS}
-    other = [c for c in df.columns if c not in known]
-    if other:
-        notes.append(f"participants.tsv columns not used: {', '.join(other)}")
-    notes += check_metadata(df, source=tsv)  # n/a cells are empty: left out per model, never imputed
+    notes = unknown_columns(df, tsv)
+    notes += check_metadata(df, source=tsv, empty="write n/a")  # n/a: left out per model, never imputed
     for k in TARGETS:
         if k in df.columns:
-            df[k] = pd.to_numeric(df[k])
+            df[k] = pd.to_numeric(df[k], errors="coerce")
     if "split" in df.columns:
-        bad = sorted(set(df["split"].dropna()) - set(SPLITS)) + (["n/a"] if df["split"].isna().any() else [])
-        if bad:
-            raise DataError(f"{tsv}: unknown split value(s) {bad} in the 'split' column; use train, val "
-                            f"or test (or drop the column to apply the paper's rule).")
+        unknown_splits(df, tsv, "use train, val or test (or drop the column to apply the paper's rule)")
     else:
         df["split"] = df["biobank_id"].map(paper_split(df["biobank_id"]))
         notes.append(f"no 'split' column in participants.tsv: the paper's rule was applied to the "
@@ -268,6 +289,7 @@ def read_bids(root, options: BidsOptions | None = None) -> tuple[pd.DataFrame, l
         if orphans:
             notes.append(f"{len(orphans)} participant(s) have {m} files but no row in participants.tsv "
                          f"(e.g. sub-{orphans[0]}): ignored; add a row to use them")
+    notes += _misnamed_images(files)
     have_any = np.zeros(len(df), bool)
     for m in ("t1", "flair", "dwi", "connectivity"):
         have_any |= df[f"path_{m}"].str.len().to_numpy() > 0

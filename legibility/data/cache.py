@@ -31,7 +31,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from legibility.data.layout import ID, MODALITIES, Dataset
+from legibility.data.layout import ID, MODALITIES, Dataset, as_grid
+from legibility.data.problems import Problem, report_all
 from legibility.data.sources import connectivity_shape, load_matrix, load_volume, normalise_volume, resize_volume
 from legibility.errors import DataError
 from legibility.study import IMAGING_KEYS, TARGETS
@@ -88,12 +89,13 @@ def verify_sources(ds: Dataset, root=None, workers: int | None = None, progress:
 
     A passed verdict is written beside the caches, keyed by :func:`source_key`; when it is
     there already nothing is decoded. Returns the verdict (``volumes``, ``matrices``, ``seconds``,
-    ``reused``).
+    ``reused``; ``problems``, their count, when they were gathered).
 
     Raises
     ------
     DataError
-        Naming every problem found (the first 10 shown).
+        Naming every problem found (the first 10 shown); inside
+        :func:`legibility.data.problems.gathering` each is kept instead.
     """
     from tqdm.auto import tqdm
 
@@ -102,7 +104,7 @@ def verify_sources(ds: Dataset, root=None, workers: int | None = None, progress:
     if path.exists():
         return {**json.loads(path.read_text()), "reused": True}
     t0 = time.perf_counter()
-    problems: list[str] = []
+    problems: list[Problem] = []
     jobs = [(pid, p, m) for m in IMAGING_KEYS
             for pid, p in zip(ds.table[ID], ds.table[f"path_{m}"], strict=True) if p]
 
@@ -110,7 +112,7 @@ def verify_sources(ds: Dataset, root=None, workers: int | None = None, progress:
         try:
             load_volume(job[1], job[0], job[2])
         except DataError as err:
-            return str(err)
+            return Problem(job[1], job[0], str(err))
         return None
 
     with ThreadPoolExecutor(workers or min(os.cpu_count() or 1, 8)) as pool, \
@@ -123,7 +125,7 @@ def verify_sources(ds: Dataset, root=None, workers: int | None = None, progress:
     try:
         expected = connectivity_shape(ds)
     except DataError as err:
-        problems.append(str(err))
+        problems.append(Problem(str(ds.root), "", str(err)))
         expected = None
     if expected is not None:
         opened: dict[str, np.ndarray] = {}
@@ -133,11 +135,10 @@ def verify_sources(ds: Dataset, root=None, workers: int | None = None, progress:
                     load_matrix(ref, pid, expected, opened)
                     n_mat += 1
                 except DataError as err:
-                    problems.append(str(err))
+                    problems.append(Problem(ref.partition("::")[0], pid, str(err)))
     if problems:
-        shown = "\n  ".join(problems[:10])
-        more = f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else ""
-        raise DataError(f"{len(problems)} problem(s) in the files of {ds.root}:\n  {shown}{more}")
+        report_all(problems, f"{len(problems)} problem(s) in the files of {ds.root}")
+        return {"volumes": len(jobs), "matrices": n_mat, "reused": False, "problems": len(problems)}
     info = {"key": key, "volumes": len(jobs), "matrices": n_mat, "seconds": round(time.perf_counter() - t0, 2)}
     _write_verdict(path, info)
     return {**info, "reused": False}
@@ -151,6 +152,8 @@ class Cache:
     table: pd.DataFrame  # one row per participant, in array order
     side: int
     id_name: str = ID  # the id column's name in the user's files, used again in the outputs
+    id_prefix: str = ""  # what the user's ids have before ours (BIDS: "sub-")
+    source: str = ""  # the dataset the cache was built from
 
     @classmethod
     def open(cls, path) -> Cache:
@@ -160,7 +163,18 @@ class Cache:
             raise DataError(f"{path} is not a complete cache (no {COMPLETE}); rebuild it.")
         info = json.loads(info_file.read_text())
         table = pd.read_csv(path / "participants.csv", dtype={ID: str})
-        return cls(path=path, table=table, side=int(info["side"]), id_name=info.get("id_column", ID))
+        return cls(path=path, table=table, side=int(info["side"]), id_name=info.get("id_column", ID),
+                   id_prefix=info.get("id_prefix", ""), source=info.get("source", str(path)))
+
+    @property
+    def grids(self) -> dict:
+        """Per modality, the grid of the source volumes (the majority's; see ``layout.volume_grid``)."""
+        info = json.loads((self.path / COMPLETE).read_text())
+        return {m: as_grid(g) for m, g in info.get("grids", {}).items()}
+
+    def output_ids(self) -> np.ndarray:
+        """The participants' ids as the user's files write them (BIDS: with ``sub-``), in array order."""
+        return (self.id_prefix + self.table[ID].astype(str)).to_numpy()
 
     def volumes(self, modality: str) -> np.ndarray:
         """``N x S x S x S`` float16, memory-mapped (zeros where the participant lacks it)."""
@@ -250,6 +264,7 @@ def build_cache(ds: Dataset, side: int = 64, root=None, workers: int | None = No
             table[k] = ds.table[k].to_numpy()
         table.to_csv(tmp / "participants.csv", index=False)
         info = {"key": key, "side": side, "n": n, "source": str(ds.root), "id_column": ds.id_name,
+                "id_prefix": ds.id_prefix, "grids": ds.grids,
                 "format": FORMAT_VERSION, "seconds": round(time.perf_counter() - t0, 2)}
         (tmp / COMPLETE).write_text(json.dumps(info, indent=2))
         try:

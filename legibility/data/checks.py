@@ -10,15 +10,20 @@ it looks like.
 
 from __future__ import annotations
 
+import difflib
+import re
 import warnings
 
 import numpy as np
 import pandas as pd
 
-from legibility.errors import DataError
+from legibility.data.problems import problem
 from legibility.study import TARGETS
 
-__all__ = ["PLAUSIBLE", "USUAL", "check_metadata", "likely_unit", "missingness"]
+__all__ = ["PLAUSIBLE", "UKB_FIELD", "USUAL", "check_metadata", "likely_unit", "missingness", "unknown_columns",
+           "unknown_splits"]
+
+UKB_FIELD = re.compile(r"^\d+-\d+\.\d+$")  # UK Biobank field-id columns: 21003-2.0
 
 # Plausible ranges of the continuous characteristics, in their units (generous on purpose:
 # they catch unit mistakes and sentinel codes such as -1 or 9999, not outliers).
@@ -70,9 +75,18 @@ def likely_unit(key: str, values) -> str | None:
     return None
 
 
-def check_metadata(table: pd.DataFrame, source) -> list[str]:
+def check_metadata(table: pd.DataFrame, source, empty: str = "leave the cell empty") -> list[str]:
     """Every characteristic column present holds numbers (or is empty), 0/1 for binary ones, in
     the plausible range for continuous ones.
+
+    Parameters
+    ----------
+    table : DataFrame
+        With ``biobank_id`` and the characteristic columns, as read.
+    source : path
+        The file the table was read from, named in the messages.
+    empty : str
+        How the file marks an unknown value, said in the messages (BIDS: ``write n/a``).
 
     Returns
     -------
@@ -82,7 +96,8 @@ def check_metadata(table: pd.DataFrame, source) -> list[str]:
     Raises
     ------
     DataError
-        Naming the first offending participant and field, the value found and what to do.
+        Naming the first offending participant and field, the value found and what to do
+        (every offending column is reported inside :func:`legibility.data.problems.gathering`).
     """
     ids = table["biobank_id"].astype(str).to_numpy()
     notes = []
@@ -94,10 +109,11 @@ def check_metadata(table: pd.DataFrame, source) -> list[str]:
         text = col.isna() & raw.notna() & (raw.astype(str).str.strip() != "")
         if text.any():
             i = int(np.flatnonzero(text.to_numpy())[0])
-            raise DataError(
-                f"Participant {ids[i]} in {source}: field '{key}' is {str(raw.iloc[i])!r}, "
-                f"not a number ({int(text.sum())} such value(s) in this column). Write a number, "
-                f"or leave the cell empty when it is unknown.")
+            write = f"0 or 1 ({tgt.units}, 0 otherwise)" if tgt.is_binary else f"a number in {tgt.units}"
+            problem(f"Participant {ids[i]} in {source}: field '{key}' is {str(raw.iloc[i])!r}, "
+                    f"not a number ({int(text.sum())} such value(s) in this column). Write {write}, "
+                    f"or {empty} when it is unknown.", file=source, participant=ids[i])
+            continue
         vals = col.to_numpy(dtype=float)
         known = np.isfinite(vals)
         if tgt.is_binary:
@@ -116,10 +132,57 @@ def check_metadata(table: pd.DataFrame, source) -> list[str]:
                 notes.append(note)
         if wrong.any():
             i = int(np.flatnonzero(wrong)[0])
-            raise DataError(
-                f"Participant {ids[i]} in {source}: field '{key}' is {vals[i]:g}; it must be "
-                f"{rule} ({int(wrong.sum())} such value(s)). Check the units or coding.{hint}")
+            problem(f"Participant {ids[i]} in {source}: field '{key}' is {vals[i]:g}; it must be "
+                    f"{rule} ({int(wrong.sum())} such value(s)). Check the units or coding.{hint}",
+                    file=source, participant=ids[i])
     return notes
+
+
+def unknown_columns(df: pd.DataFrame, source, extra_known=()) -> list[str]:
+    """Notes (also warned) on the columns of a participants table: UK Biobank field ids, unknown
+    columns with the closest characteristic ("did you mean"), and absent characteristics.
+
+    Parameters
+    ----------
+    df : DataFrame
+        The table as read, its id column renamed ``biobank_id``.
+    source : path
+        The file, named in the notes.
+    extra_known : iterable of str
+        Other columns the layout uses (a manifest's image path columns).
+    """
+    name = getattr(source, "name", str(source))
+    known = {"biobank_id", "split", *TARGETS, *extra_known}
+    notes = []
+    fields = [c for c in df.columns if UKB_FIELD.match(str(c))]
+    if fields:
+        notes.append(f"{len(fields)} UK Biobank field-id column(s) in {name} (e.g. {fields[0]}) ignored: "
+                     f"`legibility ukb` converts them to the characteristics")
+    for col in df.columns:
+        if col in known or str(col).startswith("Unnamed") or col in fields:
+            continue
+        close = difflib.get_close_matches(str(col).lower(), list(TARGETS), n=1, cutoff=0.6)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        notes.append(f"unknown column '{col}' in {name}{hint}: ignored")
+    absent = [k for k in TARGETS if k not in df.columns]
+    if absent:
+        notes.append(f"{len(absent)} characteristic column(s) absent from {name} "
+                     f"({', '.join(absent[:5])}{' ...' if len(absent) > 5 else ''}): only models that "
+                     f"need none of them can use these participants")
+    for n in notes:
+        warnings.warn(n, stacklevel=3)
+    return notes
+
+
+def unknown_splits(df: pd.DataFrame, source, fix: str) -> None:
+    """Report each value of the ``split`` column other than train, val and test (an empty cell
+    included), naming the first participant that has it and how many do."""
+    split = df["split"].fillna("").astype(str).str.strip()
+    for value in sorted(set(split) - {"train", "val", "test"}):
+        which = df.loc[split == value, "biobank_id"].astype(str)
+        shown = repr(value) if value else "empty"
+        problem(f"Participant {which.iloc[0]} in {source}: split is {shown} ({len(which)} participant(s) "
+                f"with this value); {fix}.", file=source, participant=which.iloc[0])
 
 
 def missingness(table: pd.DataFrame, splits=("train", "val", "test")) -> pd.DataFrame:

@@ -25,8 +25,6 @@ recognised and pointed to ``legibility ukb``.
 
 from __future__ import annotations
 
-import difflib
-import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,16 +34,16 @@ import numpy as np
 import pandas as pd
 
 from legibility import paths
-from legibility.data.checks import check_metadata, missingness
+from legibility.data.checks import UKB_FIELD, check_metadata, missingness, unknown_columns, unknown_splits
+from legibility.data.problems import problem
 from legibility.errors import DataError
 from legibility.study import IMAGING_KEYS, TARGETS
 
-__all__ = ["Dataset", "load_dataset", "SPLITS"]
+__all__ = ["Dataset", "as_grid", "describe_grid", "load_dataset", "resizable", "SPLITS", "volume_grid"]
 
 SPLITS = ("train", "val", "test")
 ID = "biobank_id"
 ID_ALIASES = (ID, "eid", "subject_id", "participant_id", "id")  # renamed to ID inside, kept for outputs
-UKB_FIELD = re.compile(r"^\d+-\d+\.\d+$")  # UK Biobank field-id columns: 21003-2.0
 MODALITIES = (*IMAGING_KEYS, "connectivity")
 
 
@@ -63,7 +61,10 @@ class Dataset:
     layout: str  # "paper", "manifest" or "bids"
     table: pd.DataFrame
     id_name: str = ID  # the id column's name in the user's files, used again in the outputs
+    id_prefix: str = ""  # what the user's ids have before ours (BIDS: "sub-"), put back in the outputs
     missing: dict[str, list] = field(default_factory=dict)  # modality -> ids lacking it
+    grids: dict[str, dict] = field(default_factory=dict)  # modality -> its volumes' grid (the majority's)
+    volume_grids: dict[tuple, dict] = field(default_factory=dict)  # (id, modality) -> that volume's grid
     notes: list[str] = field(default_factory=list)
 
     def split(self, name: str) -> pd.DataFrame:
@@ -80,7 +81,9 @@ class Dataset:
                 ok &= self.has(m)
         return ok
 
-    def report(self) -> str:
+    def report(self, notes: bool = True) -> str:
+        """Participants and modalities per split, empty cells, who lacks what; the notes too
+        unless ``notes`` is False."""
         lines = [f"dataset {self.root} ({self.layout} layout): {len(self.table)} participants"]
         head = f"  {'split':<6}" + "".join(f"{m:>14}" for m in ("participants", *MODALITIES))
         lines.append(head)
@@ -102,7 +105,7 @@ class Dataset:
                 shown = ", ".join(map(str, ids[:10])) + (" ..." if len(ids) > 10 else "")
                 lines.append(f"  {len(ids)} participant(s) lack {m}: {shown} "
                              f"(left out of models that need {m})")
-        lines += [f"  note: {n}" for n in self.notes]
+        lines += [f"  note: {n}" for n in self.notes] if notes else []
         return "\n".join(lines)
 
 
@@ -143,29 +146,6 @@ def _read_metadata(path: Path) -> tuple[pd.DataFrame, str]:
     return read_table(path)
 
 
-def _unknown_columns(df: pd.DataFrame, source: Path, extra_known=()) -> list[str]:
-    known = {ID, "split", *TARGETS, *extra_known}
-    notes = []
-    fields = [c for c in df.columns if UKB_FIELD.match(str(c))]
-    if fields:
-        notes.append(f"{len(fields)} UK Biobank field-id column(s) in {source.name} (e.g. {fields[0]}) ignored: "
-                     f"`legibility ukb` converts them to the characteristics")
-    for col in df.columns:
-        if col in known or col.startswith("Unnamed") or col in fields:
-            continue
-        close = difflib.get_close_matches(col.lower(), list(TARGETS), n=1, cutoff=0.6)
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
-        notes.append(f"unknown column '{col}' in {source.name}{hint}: ignored")
-    absent = [k for k in TARGETS if k not in df.columns]
-    if absent:
-        notes.append(f"{len(absent)} characteristic column(s) absent from {source.name} "
-                     f"({', '.join(absent[:5])}{' ...' if len(absent) > 5 else ''}): only models that "
-                     f"need none of them can use these participants")
-    for n in notes:
-        warnings.warn(n, stacklevel=3)
-    return notes
-
-
 def _paper_split(root: Path, folder: str, notes: list[str]):
     base = root / folder
     if not base.is_dir():
@@ -175,7 +155,7 @@ def _paper_split(root: Path, folder: str, notes: list[str]):
     if meta.empty:
         raise DataError(f"Metadata file {paths.metadata_path(root, folder)} has no participants: "
                         f"the {folder} split is empty.")
-    notes += _unknown_columns(meta, paths.metadata_path(root, folder))
+    notes += unknown_columns(meta, paths.metadata_path(root, folder))
     notes += check_metadata(meta, source=paths.metadata_path(root, folder))
     meta = meta.copy()
     meta.attrs["id_name"] = id_name
@@ -185,6 +165,7 @@ def _paper_split(root: Path, folder: str, notes: list[str]):
         present = {p.name.split("_")[0]: str(p) for p in folder_m.glob(f"*_{m}.nii*")} \
             if folder_m.is_dir() else {}
         meta[f"path_{m}"] = ids.map(present).fillna("")
+        notes += _misnamed_volumes(folder_m, m, present.values())
         extra = sorted(set(present) - set(ids))
         if extra:
             notes.append(f"{len(extra)} {m} volume(s) in {folder_m} have no metadata row "
@@ -209,6 +190,22 @@ def _paper_split(root: Path, folder: str, notes: list[str]):
     return meta
 
 
+def _misnamed_volumes(folder: Path, modality: str, taken) -> list[str]:
+    """Notes (also warned) on the NIfTI files of a modality's folder that match no volume name
+    (``<id>_<modality>.nii.gz``), each with the name it was likely meant to have."""
+    if not folder.is_dir():
+        return []
+    taken = {Path(p).name for p in taken}
+    stray = sorted(p for p in folder.glob("*.nii*") if p.name not in taken)
+    if not stray:
+        return []
+    shown = "; ".join(f"{p.name} (did you mean {p.name.split('_')[0]}_{modality}.nii.gz?)" for p in stray[:5])
+    note = (f"{len(stray)} file(s) in {folder} match no {modality} volume name (<id>_{modality}.nii.gz), so "
+            f"their participants lack {modality}: {shown}{' ...' if len(stray) > 5 else ''}. Rename them.")
+    warnings.warn(note, stacklevel=4)
+    return [note]
+
+
 def _paper(root: Path) -> tuple[pd.DataFrame, list[str], str]:
     notes: list[str] = []
     train = _paper_split(root, paths.SPLIT_DIRS["train"], notes)
@@ -227,16 +224,29 @@ def _paper(root: Path) -> tuple[pd.DataFrame, list[str], str]:
     return pd.concat([train, test], ignore_index=True), notes, id_name
 
 
+def _refuse_table_of_a_dataset(csv: Path, columns) -> None:
+    """A dataset's participants table given alone (no image columns, inside a BIDS root or a
+    split folder of the paper's layout): refused, naming the folder to give instead."""
+    from legibility.data.bids import is_bids
+
+    if any(m in columns for m in MODALITIES):
+        return
+    for folder in (csv.parent, csv.parent.parent):
+        if is_bids(folder) or all((folder / d).is_dir() for d in paths.SPLIT_DIRS.values()):
+            raise DataError(f"{csv} is the participants table of the dataset {folder}: alone it has no images. "
+                            f"Give the dataset folder: --inpath {folder}")
+
+
 def _manifest(csv: Path, require_split: bool) -> tuple[pd.DataFrame, list[str], str]:
     df, id_name = read_table(csv)
+    _refuse_table_of_a_dataset(csv, df.columns)
     if "split" not in df.columns and require_split:
         raise DataError(f"Manifest {csv} needs a 'split' column with train, val or test to train or "
                         f"check for training (`legibility predict` and `check --predict` need none).")
     df["split"] = df["split"].fillna("").astype(str).str.strip() if "split" in df.columns else ""
-    bad = sorted(set(df["split"]) - set(SPLITS))
-    if bad and require_split:
-        raise DataError(f"Manifest {csv}: unknown split value(s) {bad}; use train, val or test.")
-    notes = _unknown_columns(df, csv, extra_known=MODALITIES)
+    if require_split:
+        unknown_splits(df, csv, "use train, val or test")
+    notes = unknown_columns(df, csv, extra_known=MODALITIES)
     notes += check_metadata(df, source=csv)
     df = df.copy()
     for m in MODALITIES:
@@ -273,7 +283,7 @@ def load_dataset(inpath, strict: bool = False, bids=None, require_split: bool = 
     layout = "manifest" if root.is_file() else "bids" if bids_layout.is_bids(root) else "paper"
     if layout == "bids":
         table, notes = bids_layout.read_bids(root, bids)
-        id_name = ID
+        id_name = "participant_id"
     else:
         table, notes, id_name = (_manifest(root, require_split) if root.is_file() else _paper(root))
     table = table.reset_index(drop=True)
@@ -285,36 +295,54 @@ def load_dataset(inpath, strict: bool = False, bids=None, require_split: bool = 
     dup = table[ID][table[ID].duplicated()]
     if len(dup):
         raise DataError(f"Participant {dup.iloc[0]} appears more than once in {root}.")
-    ds = Dataset(root=root, layout=layout, table=table, id_name=id_name, notes=notes)
+    ds = Dataset(root=root, layout=layout, table=table, id_name=id_name, notes=notes,
+                 id_prefix="sub-" if layout == "bids" else "")
     for m in MODALITIES:
         lacking = table.loc[~ds.has(m), ID].tolist()
         if lacking and len(lacking) < len(table):
             ds.missing[m] = lacking
         elif lacking:
             ds.notes.append(f"no participant has {m}")
-    if strict and ds.missing:
-        m, ids = next(iter(ds.missing.items()))
-        raise DataError(f"{len(ids)} participant(s) lack {m} (e.g. {ids[0]}) and --strict is "
-                        f"set: add the missing files or drop these participants.")
+    for m, ids in ds.missing.items() if strict else ():
+        problem(f"{len(ids)} participant(s) lack {m} (e.g. {ids[0]}) and --strict is set: add the missing "
+                f"files or drop these participants.", file=root, participant=ids[0])
     _check_volume_headers(ds, strict)
     return ds
 
 
-def _grid(img) -> tuple:
-    """Voxel size (mm), orientation codes and origin (mm) of a volume's grid."""
+def volume_grid(img) -> dict:
+    """Shape, voxel size (mm), orientation codes, field of view (mm) and affine of a NIfTI image."""
+    shape = tuple(int(n) for n in img.shape[:3])
     zooms = tuple(round(float(z), 2) for z in img.header.get_zooms()[:3])
-    return zooms, "".join(nib.aff2axcodes(img.affine)), tuple(int(v) for v in np.round(img.affine[:3, 3]))
+    return {"shape": shape, "zooms": zooms, "orientation": "".join(nib.aff2axcodes(img.affine)),
+            "fov": tuple(round(n * z, 1) for n, z in zip(shape, zooms, strict=True)),
+            "affine": tuple(tuple(round(float(v), 3) for v in row) for row in np.asarray(img.affine)[:3])}
 
 
-def _describe(grid: tuple) -> str:
-    zooms, codes, origin = grid
-    return f"{' x '.join(f'{z:g}' for z in zooms)} mm voxels, {codes} orientation, origin {origin} mm"
+def as_grid(stored: dict) -> dict:
+    """A grid read back from JSON (lists) as :func:`volume_grid` gives it (tuples)."""
+    def tup(v):
+        return tuple(tup(x) for x in v) if isinstance(v, list | tuple) else v
+    return {k: tup(v) for k, v in stored.items()}
+
+
+def describe_grid(grid: dict) -> str:
+    """``32 x 32 x 32 voxels of 4 x 4 x 4 mm, RAS orientation, field of view 128 x 128 x 128 mm``."""
+    return (f"{' x '.join(map(str, grid['shape']))} voxels of {' x '.join(f'{z:g}' for z in grid['zooms'])} mm, "
+            f"{grid['orientation']} orientation, field of view {' x '.join(f'{v:g}' for v in grid['fov'])} mm")
+
+
+def resizable(grid: dict, reference: dict, tol: float = 0.05) -> bool:
+    """True when ``grid`` covers the field of view of ``reference`` in its orientation (within
+    ``tol`` of it), so that resizing to the working side puts the same anatomy in each voxel."""
+    fov, ref = np.asarray(grid["fov"], float), np.asarray(reference["fov"], float)
+    return grid["orientation"] == reference["orientation"] and bool(np.all(np.abs(fov - ref) <= tol * ref))
 
 
 def _check_volume_headers(ds: Dataset, strict: bool = False):
-    """Every NIfTI must be readable (header) and all share one 3D shape; volumes whose voxel
-    size, orientation or origin differ from the majority are reported (refused when strict)."""
-    shapes: dict[tuple, str] = {}
+    """Every NIfTI must be readable (header) and 3D. Volumes on another grid than the majority's
+    are reported: noted when the cache's resize fixes them (same field of view and orientation,
+    another shape or voxel size), warned otherwise (refused when strict)."""
     grids: dict[tuple, list] = {}
     for m in IMAGING_KEYS:
         for pid, p in zip(ds.table[ID], ds.table[f"path_{m}"], strict=True):
@@ -322,28 +350,41 @@ def _check_volume_headers(ds: Dataset, strict: bool = False):
                 continue
             try:
                 img = nib.load(p)
-                shape = img.shape
-                grids.setdefault(_grid(img), []).append((pid, m, p))
             except Exception as err:
-                raise DataError(f"Participant {pid}: {m} volume {p} is not a readable NIfTI "
-                                f"({err}). Re-export or remove the file.") from err
-            if len(shape) == 4 and shape[3] == 1:
-                shape = shape[:3]
+                problem(f"Participant {pid}: {m} volume {p} is not a readable NIfTI ({err}). Re-export or "
+                        f"remove the file.", file=p, participant=pid)
+                continue
+            shape = img.shape[:3] if len(img.shape) == 4 and img.shape[3] == 1 else img.shape
             if len(shape) != 3:
-                raise DataError(f"Participant {pid}: {m} volume {p} has shape {shape}; a 3D "
-                                f"volume is needed.")
-            shapes.setdefault(shape, p)
-    if len(shapes) > 1:
-        (s1, p1), (s2, p2) = list(shapes.items())[:2]
-        raise DataError(f"Volumes differ in shape: {p1} is {s1} but {p2} is {s2}. Resample "
-                        f"all volumes to one grid first (the paper's inputs are 128^3).")
-    if len(grids) > 1:
-        major = max(grids, key=lambda g: len(grids[g]))
-        odd = [(g, v) for g in grids if g != major for v in grids[g]]
-        shown = "; ".join(f"participant {pid}: {m} volume {p} has {_describe(g)}" for g, (pid, m, p) in odd[:5])
-        msg = (f"{len(odd)} volume(s) differ from the other {len(grids[major])} ({_describe(major)}): {shown}"
-               f"{' ...' if len(odd) > 5 else ''}. Resample them to the others' grid, or drop them.")
+                problem(f"Participant {pid}: {m} volume {p} has shape {shape}; a 3D volume is needed.",
+                        file=p, participant=pid)
+                continue
+            grid = volume_grid(img)
+            grids.setdefault(tuple(grid.items()), []).append((pid, m, p))
+            ds.volume_grids[(pid, m)] = grid
+    for m in IMAGING_KEYS:
+        own = [g for g, v in grids.items() if any(x[1] == m for x in v)]
+        if own:
+            ds.grids[m] = dict(max(own, key=lambda g: sum(x[1] == m for x in grids[g])))
+    if len(grids) < 2:
+        return
+    major = dict(max(grids, key=lambda g: len(grids[g])))
+    odd = [(dict(g), v) for g in grids if dict(g) != major for v in grids[g]]
+    fixed = [(g, v) for g, v in odd if resizable(g, major)]
+    moved = [(g, v) for g, v in odd if not resizable(g, major)]
+    if fixed:
+        ds.notes.append(f"{len(fixed)} volume(s) on another grid with the same field of view (e.g. participant "
+                        f"{fixed[0][1][0]}: {fixed[0][1][2]} has {describe_grid(fixed[0][0])}): the cache "
+                        f"resizes every volume to the working side, so they are used")
+    if moved:
+        shown = "; ".join(f"participant {pid}: {m} volume {p} has {describe_grid(g)}"
+                          for g, (pid, m, p) in moved[:5])
+        n_major = len(grids[tuple(major.items())])
+        msg = (f"{len(moved)} volume(s) differ in orientation or field of view from the other {n_major} "
+               f"({describe_grid(major)}): {shown}{' ...' if len(moved) > 5 else ''}. Resizing cannot fix this: "
+               f"resample them onto the others' grid (e.g. nilearn.image.resample_to_img), or drop them.")
         if strict:
-            raise DataError(msg + " (refused under --strict)")
+            problem(msg + " (refused under --strict)", file=moved[0][1][2], participant=moved[0][1][0])
+            return
         warnings.warn(msg, stacklevel=3)
         ds.notes.append(msg)

@@ -59,9 +59,10 @@ class ModelData:
         used = [c for c in cols if TARGETS[c].domain in inputs.blocks]
         absent = [c for c in (tgt.key, *used) if table[c].isna().all()]
         if absent:
-            raise LegibilityError(f"No participant of {cache.path} has {', '.join(absent)}, which the model of "
-                                  f"{tgt.key} from {inputs.label} needs (its target and the columns of its "
-                                  f"metadata blocks).")
+            raise LegibilityError(f"No participant of {cache.source or cache.path} has {', '.join(absent)}, which "
+                                  f"the model of {tgt.key} from {inputs.label} needs (its target and the columns "
+                                  f"of its metadata blocks). Its column is absent or empty: `legibility check "
+                                  f"--inpath {cache.source or cache.path}` names a misspelt column.")
         ok = usable(cache, inputs.imaging, [tgt.key, *used])
         need = [*sorted(inputs.imaging), tgt.key, *(["metadata"] if used else [])]
         self.rows, self.left_out = {}, {}
