@@ -35,7 +35,8 @@ def _cmd_cohort(args) -> int:
                            shape_share=args.shape_share)
     print(f"wrote {info['n']} participants ({info['n_train']} TRAIN, {info['n_test']} TEST) "
           f"at {info['side']}^3 to {args.out} in {info['seconds']:.1f} s"
-          + (" as BIDS" if args.format == "bids" else ""))
+          + (" as BIDS" if args.format == "bids" else "")
+          + (f" (anatomical world, shape share {info['shape_share']:g})" if info["world"] == "anatomical" else ""))
     return 0
 
 

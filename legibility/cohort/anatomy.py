@@ -12,6 +12,14 @@ modality's observations only, :mod:`.information`), and both from the same :clas
 which is independent of every characteristic. So the DWI map shows atrophy and lesions as real
 diffusion maps do, but only as much of them as the DWI observation carries.
 
+Two worlds (:class:`World`). In the *linear* one (the default) every regional imprint is an
+intensity change in a fixed template region and heads differ by an affine and their ventricles,
+so the images are close to linear in the observations. In the *anatomical* one each head also
+has its own anatomy (a smooth deformation of the template) and a few mm and degrees of
+misregistration, both nuisance, and a share of each view's regional imprint moves boundaries
+(the region grows or shrinks around its centre) instead of changing intensity in place: the
+same information, less of it within reach of a linear learner on aligned voxels.
+
 Every planted effect cites its source (``COHORT_FACTS.md``: S seen, A approximate).
 """
 
