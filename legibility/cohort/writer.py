@@ -27,7 +27,7 @@ from legibility.cohort.characteristics import draw_latents, make_characteristics
 from legibility.cohort.information import MODALITIES, RHO2, observe, unshrunk
 from legibility.study import TARGETS
 
-__all__ = ["generate_cohort", "CODE_GAIN"]
+__all__ = ["generate_cohort", "make_world", "CODE_GAIN"]
 
 # Strength of the many small regional effects (fraction of grey-matter density or FA per unit
 # of the standardised observation); calibrated so that models can read them at the paper's
