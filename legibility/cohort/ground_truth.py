@@ -131,13 +131,11 @@ def ceilings(n: int = 40_000, seed: int = 12345, rho2=None, pairs=None,
              progress: bool = False) -> pd.DataFrame:
     """The ceiling of every (target, input set) of the grid, in the published schema."""
     values, obs, lia = reference_sample(n, seed, rho2)
-    pairs = grid() if pairs is None else pairs
-    if progress:
-        from tqdm.auto import tqdm
+    pairs = list(grid() if pairs is None else pairs)
+    from tqdm.auto import tqdm
 
-        pairs = tqdm(pairs, desc="ground-truth ceilings", unit="model")
-    pairs = list(pairs)
-    scores = [ceiling(values, obs, tgt, inputs, lia) for tgt, inputs in pairs]
+    scores = [ceiling(values, obs, tgt, inputs, lia)
+              for tgt, inputs in tqdm(pairs, desc="ground-truth ceilings", unit="model", disable=not progress)]
     rows = []
     for (tgt, inputs), score in zip(pairs, monotone(pairs, scores), strict=True):
         row = {"Mode": "Ceiling", "Target": tgt.display, "Inputs": inputs.label}
