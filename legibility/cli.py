@@ -41,10 +41,12 @@ def _cmd_cohort(args) -> int:
 
     info = generate_cohort(args.out, n=args.n, side=args.side, seed=args.seed,
                            regions=args.regions, nodes=args.nodes, workers=args.workers,
-                           ceiling_n=args.ceiling_n, format=args.format)
+                           ceiling_n=args.ceiling_n, format=args.format, world=args.world,
+                           shape_share=args.shape_share)
     print(f"wrote {info['n']} participants ({info['n_train']} TRAIN, {info['n_test']} TEST) "
           f"at {info['side']}^3 to {args.out} in {info['seconds']:.1f} s"
-          + (" as BIDS" if args.format == "bids" else ""))
+          + (" as BIDS" if args.format == "bids" else "")
+          + (f" (anatomical world, shape share {info['shape_share']:g})" if info["world"] == "anatomical" else ""))
     return 0
 
 
@@ -340,6 +342,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="sample size for the ground-truth ceilings")
     c.add_argument("--format", default="paper", choices=("paper", "bids"),
                    help="the paper's TRAIN/TEST layout or a BIDS dataset")
+    c.add_argument("--world", default="linear", choices=("linear", "anatomical"),
+                   help="linear: every imprint is an intensity change in a fixed template region; "
+                        "anatomical: individual anatomy and misregistration (nuisance), and part of "
+                        "each imprint carried by shape (same information, same ground truth)")
+    c.add_argument("--shape_share", dest="shape_share", type=float, default=None,
+                   help="anatomical world: the share (0-1) of each imprint carried by shape "
+                        "(regional volume change, boundaries move) rather than by intensity in a "
+                        "fixed region (default: legibility.cohort.anatomy.DEFAULT_SHAPE_SHARE)")
     c.set_defaults(func=_cmd_cohort)
 
     u = sub.add_parser("ukb", help="convert a UK Biobank showcase extract and bulk imaging into a dataset")

@@ -12,6 +12,14 @@ modality's observations only, :mod:`.information`), and both from the same :clas
 which is independent of every characteristic. So the DWI map shows atrophy and lesions as real
 diffusion maps do, but only as much of them as the DWI observation carries.
 
+Two worlds (:class:`World`). In the *linear* one (the default) every regional imprint is an
+intensity change in a fixed template region and heads differ by an affine and their ventricles,
+so the images are close to linear in the observations. In the *anatomical* one each head also
+has its own anatomy (a smooth deformation of the template) and a few mm and degrees of
+misregistration, both nuisance, and a share of each view's regional imprint moves boundaries
+(the region grows or shrinks around its centre) instead of changing intensity in place: the
+same information, less of it within reach of a linear learner on aligned voxels.
+
 Every planted effect cites its source (``COHORT_FACTS.md``: S seen, A approximate).
 """
 
@@ -24,7 +32,8 @@ import numpy as np
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
-__all__ = ["Nuisance", "Template", "SubjectBrain", "draw_nuisance", "output_affine", "synthesise", "template"]
+__all__ = ["LINEAR", "WORLDS", "Nuisance", "Template", "SubjectBrain", "World", "draw_nuisance", "output_affine",
+           "synthesise", "template"]
 
 # Field of view of the output volumes in MNI millimetres, and its centre.
 FOV_MM = np.array([176.0, 208.0, 176.0])
@@ -58,6 +67,8 @@ class Template:
     affine: np.ndarray  # voxel -> MNI of the 2 mm grid
     lesion_quantiles: np.ndarray  # lesion_prone values in white matter, sorted
     n_regions: int
+    centres: np.ndarray | None = None  # (R, 3) centroid of each region, MNI mm
+    radii: np.ndarray | None = None  # (R,) radius of the sphere of each region's volume, mm
 
 
 def _smooth_field(shape, sigma, rng):
@@ -105,9 +116,14 @@ def template(n_regions: int = 96) -> Template:
     # overall, A: regionally variable). Regional, so a volume's own z-score keeps them.
     frontal = 1.0 / (1.0 + np.exp(-(xyz[:, 1].reshape(mask.shape) + 10.0) / 20.0))
     fa_sex = 0.3 + 0.7 * np.tanh(_smooth_field(mask.shape, 3.0, rng))
+    labels = np.arange(1, n_regions + 1)
+    centres_ijk = np.array(ndimage.center_of_mass(np.ones(mask.shape), regions, labels))
+    centres = centres_ijk @ affine[:3, :3].T + affine[:3, 3]
+    voxel_mm3 = abs(np.linalg.det(affine[:3, :3]))
+    radii = (3 * voxel_mm3 * ndimage.sum(np.ones(mask.shape), regions, labels) / (4 * np.pi)) ** (1 / 3)
     return Template(gm, wm, mask, regions, prone.astype(np.float32), tract.astype(np.float32),
                     (hip * mask).astype(np.float32), frontal.astype(np.float32),
-                    fa_sex.astype(np.float32), affine, quantiles, n_regions)
+                    fa_sex.astype(np.float32), affine, quantiles, n_regions, centres, radii)
 
 
 @dataclass
@@ -127,6 +143,72 @@ class SubjectBrain:
     code: np.ndarray  # (R,) regional changes, fraction (grey matter for structural, FA for DWI)
 
 
+WORLDS = ("linear", "anatomical")
+
+# The anatomical world. Individual anatomy: a smooth displacement of the template, several mm
+# RMS per axis after an affine registration to MNI (A: inter-subject residuals of sulcal and
+# structural position after affine normalisation are of the order of 3-10 mm), made of
+# low-frequency cosine modes (wavelengths >= 88 mm over the field of view), as in the
+# discrete-cosine bases of nonlinear spatial normalisation (A).
+ANATOMY_MM = 3.0
+ANATOMY_MODES = 4
+# Misregistration beyond the linear world's ~1 degree, ~1 mm: rigid residuals of a few
+# degrees and mm are usual after an affine pipeline on older brains (A).
+EXTRA_ROTATION_DEG = 2.0
+EXTRA_SHIFT_MM = 2.0
+# Shape: the part of a region's imprint carried by shape changes the region's volume by a
+# log-factor SHAPE_GAIN times the intensity fraction it replaces. A regional grey-matter
+# density change of x matches a volume change of x in modulated morphometry (density times
+# Jacobian, A); the gain makes the displacements comparable with the voxel (calibrated to be
+# seen at 32^3, not taken from the literature).
+SHAPE_GAIN = 3.0
+# Width of the displacement around a region's centre, as a fraction of the radius of the
+# sphere of its volume; the hippocampi are 6 mm wide (their weight map, see ``template``).
+BUMP_WIDTH = 0.7
+HIPPOCAMPUS_WIDTH_MM = 6.0
+DEFAULT_SHAPE_SHARE = 0.5
+
+
+@dataclass(frozen=True)
+class World:
+    """How characteristics imprint the images.
+
+    Parameters
+    ----------
+    kind : {"linear", "anatomical"}
+        ``linear``: every regional imprint is an intensity change in a fixed template region
+        and heads differ by an affine and their ventricles only, so the images are nearly
+        linear in the observations. ``anatomical``: each participant has an individual
+        anatomy (a smooth deformation of the template, drawn from nuisance only) and a
+        misregistration of a few mm and degrees, and a share of each regional imprint is
+        carried by shape.
+    shape_share : float
+        In ``[0, 1]``; the anatomical world only (0 in the linear one). The share of each
+        modality's regional imprint (its many small regional effects and its hippocampal
+        atrophy) realised as a regional volume change (the region expands or contracts
+        around its centre, its boundaries move) instead of an intensity change in place.
+        What the images carry is unchanged: only how.
+    """
+
+    kind: str = "linear"
+    shape_share: float = 0.0
+
+    def __post_init__(self):
+        if self.kind not in WORLDS:
+            raise ValueError(f"world must be one of {WORLDS}; got {self.kind!r}.")
+        if not 0.0 <= self.shape_share <= 1.0:
+            raise ValueError(f"shape_share must be in [0, 1]; got {self.shape_share}.")
+        if self.kind == "linear" and self.shape_share != 0.0:
+            raise ValueError("shape_share needs the anatomical world (world='anatomical').")
+
+    @property
+    def anatomical(self) -> bool:
+        return self.kind == "anatomical"
+
+
+LINEAR = World()
+
+
 @dataclass
 class Nuisance:
     """What varies between heads and scans but carries no characteristic: drawn once per
@@ -138,13 +220,70 @@ class Nuisance:
     shift: np.ndarray  # (3,) mm
     ventricles: float  # log of ventricle size beyond age
     lesions: float  # log2 of lesion burden beyond age and vascular risk
+    anatomy: np.ndarray | None = None  # (3, K, K, K) cosine-mode displacements, mm (anatomical world)
 
 
-def draw_nuisance(rng: np.random.Generator) -> Nuisance:
-    """One participant's :class:`Nuisance` (sizes: A, as after an affine registration)."""
-    return Nuisance(log_volume=0.07 * rng.standard_normal(), anisotropy=rng.normal(0, 0.01, 3),
+def draw_nuisance(rng: np.random.Generator, world: World = LINEAR) -> Nuisance:
+    """One participant's :class:`Nuisance` (sizes: A, as after an affine registration).
+
+    The anatomical world draws the linear world's nuisance first, then its individual anatomy
+    and extra misregistration.
+    """
+    nuis = Nuisance(log_volume=0.07 * rng.standard_normal(), anisotropy=rng.normal(0, 0.01, 3),
                     rotation=rng.normal(0, np.deg2rad(1.0), 3), shift=rng.normal(0, 1.0, 3),
                     ventricles=rng.normal(0, 0.04), lesions=0.6 * rng.standard_normal())
+    if world.anatomical:
+        nuis.rotation = nuis.rotation + rng.normal(0, np.deg2rad(EXTRA_ROTATION_DEG), 3)
+        nuis.shift = nuis.shift + rng.normal(0, EXTRA_SHIFT_MM, 3)
+        nuis.anatomy = _mode_sd()[None] * rng.standard_normal((3, *(ANATOMY_MODES,) * 3))
+    return nuis
+
+
+@functools.lru_cache(maxsize=1)
+def _mode_sd() -> np.ndarray:
+    """SD of each cosine mode's amplitude: falling with frequency, scaled so that the field's
+    RMS per axis is ``ANATOMY_MM`` (a product of three cosines has mean square 1/8)."""
+    k = np.arange(1, ANATOMY_MODES + 1)
+    w = 1.0 / (k[:, None, None] ** 2 + k[None, :, None] ** 2 + k[None, None, :] ** 2)
+    return ANATOMY_MM * w / np.sqrt((w**2).sum() / 8.0)
+
+
+def _cosines(t: np.ndarray) -> np.ndarray:
+    """Cosine modes 1..K at positions ``t`` in units of the field of view (0..1): (K, len(t))."""
+    return np.cos(np.pi * np.arange(1, ANATOMY_MODES + 1)[:, None] * t[None, :])
+
+
+def _axes_mm(side: int) -> list[np.ndarray]:
+    """The output grid's coordinates along each axis, MNI mm (the grid is axis-aligned)."""
+    aff = output_affine(side)
+    return [aff[d, d] * np.arange(side) + aff[d, 3] for d in range(3)]
+
+
+def _anatomy_field(coef: np.ndarray, side: int) -> np.ndarray:
+    """The individual anatomy's displacement on the output grid, (3, side^3) mm."""
+    b = [_cosines((np.arange(side) + 0.5) / side)] * 3
+    return np.stack([np.einsum("abc,ai,bj,ck->ijk", c, *b, optimize=True).reshape(-1) for c in coef])
+
+
+def _anatomy_at(coef: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """The individual anatomy's displacement at ``points`` (P, 3) MNI mm: (P, 3) mm."""
+    t = (points - (CENTRE_MM - FOV_MM / 2)) / FOV_MM
+    b = [_cosines(t[:, d]) for d in range(3)]
+    return np.einsum("dabc,ap,bp,cp->pd", coef, *b, optimize=True)
+
+
+def _bumps(axes: list[np.ndarray], centres: np.ndarray, widths: np.ndarray, gain: np.ndarray) -> np.ndarray:
+    """Sum of radial displacements ``g_r (y - m_r) exp(-|y - m_r|^2 / 2 w_r^2)`` on the
+    axis-aligned grid ``axes``: (3, N) mm. Separable in the three axes, so each component is
+    one matrix product over the regions (no per-voxel loop over regions)."""
+    e = [np.exp(-((a[None, :] - centres[:, d, None]) ** 2) / (2 * widths[:, None] ** 2)) for d, a in enumerate(axes)]
+    h = [(a[None, :] - centres[:, d, None]) * e[d] for d, a in enumerate(axes)]
+    n = len(centres)
+
+    def outer(p, q, r):
+        return ((gain[:, None] * p).T @ (q[:, :, None] * r[:, None, :]).reshape(n, -1)).reshape(-1)
+
+    return np.stack([outer(h[0], e[1], e[2]), outer(e[0], h[1], e[2]), outer(e[0], e[1], h[2])])
 
 
 def _grid_mm(side: int) -> np.ndarray:
@@ -178,14 +317,46 @@ def _rician(signal, sigma, rng):
     return np.sqrt((signal + n1) ** 2 + n2**2)
 
 
-def _tissues(brain: SubjectBrain, nuis: Nuisance, y: np.ndarray, side: int, tpl: Template) -> dict:
-    """Tissue maps of one view of the brain, sampled on the output grid ``y`` (MNI mm)."""
+def _shape_field(brain: SubjectBrain, nuis: Nuisance, a: np.ndarray, side: int, tpl: Template,
+                 share: float) -> np.ndarray:
+    """The shape share of one view's regional imprint as a displacement on the output grid
+    (3, side^3) mm: each region's volume changes by ``exp(SHAPE_GAIN * share * code_r)`` and
+    each hippocampus by ``share`` of its age-related loss, around the region's centre as it
+    lies in this head (through the affine ``a`` and the individual anatomy)."""
+    # Hippocampal volume falls ~0.85%/yr (S): realised as a contraction of both hippocampi.
+    hip_loss = min(share * 0.0085 * max(brain.age - 45.0, 0.0), 0.9)
+    log_change = np.concatenate([SHAPE_GAIN * share * np.asarray(brain.code, float),
+                                 np.full(len(HIPPOCAMPI_MM), np.log1p(-hip_loss))])
+    centres = np.concatenate([tpl.centres, np.stack(HIPPOCAMPI_MM)])
+    widths = np.concatenate([BUMP_WIDTH * tpl.radii, np.full(len(HIPPOCAMPI_MM), HIPPOCAMPUS_WIDTH_MM)])
+    # Where the template's centres lie in this head: through the affine, then back along the
+    # individual anatomy's displacement (to first order).
+    m = (centres - CENTRE_MM) @ a.T + CENTRE_MM + nuis.shift
+    m = m - _anatomy_at(nuis.anatomy, m)
+    # The grid reads the template at y + displacement: a region grows by exp(log_change) at its
+    # centre when the displacement there is (y - m) (exp(-log_change / 3) - 1).
+    gain = np.expm1(-log_change / 3.0)
+    return _bumps(_axes_mm(side), m, widths, gain).astype(np.float32)
+
+
+def _tissues(brain: SubjectBrain, nuis: Nuisance, y: np.ndarray, side: int, tpl: Template,
+             world: World = LINEAR, anatomy: np.ndarray | None = None) -> dict:
+    """Tissue maps of one view of the brain, sampled on the output grid ``y`` (MNI mm).
+
+    In the anatomical world, ``anatomy`` is the individual anatomy's displacement on that grid
+    (shared by the views); the view's shape field is added to it, and both are composed with
+    the affine and the ventricles into one resampling of the template.
+    """
     # --- warp: subject space -> template space
     # Brain size: ~10-12% larger in men (S), d about 1.2 (A); a little with body size (A).
     log_vol = 0.105 * (brain.male - 0.475) + 0.015 * brain.weight_z + nuis.log_volume
     scale = np.exp(log_vol / 3.0) * np.exp(nuis.anisotropy)  # slight anisotropy
     # Small misregistration after the pipeline's affine step: ~1 degree, ~1 mm (A).
-    a_inv = np.linalg.inv(_rotation(nuis.rotation) * scale).astype(np.float32)
+    a = _rotation(nuis.rotation) * scale
+    a_inv = np.linalg.inv(a).astype(np.float32)
+    share = world.shape_share
+    if world.anatomical:
+        y = y + anatomy + _shape_field(brain, nuis, a, side, tpl, share)
     x = a_inv @ (y - (CENTRE_MM + nuis.shift)[:, None].astype(np.float32)) + CENTRE_MM[:, None]
     # Ventricles/CSF grow ~3-5%/yr after 60 (A): a radial expansion around the ventricles.
     years = max(brain.age - 60.0, 0.0)
@@ -211,7 +382,10 @@ def _tissues(brain: SubjectBrain, nuis: Nuisance, y: np.ndarray, side: int, tpl:
     # more (S); about -0.6% per SD of adiposity, none in white matter (S).
     age = brain.age
     loss = 0.0025 * np.clip(min(age, 65.0) - 45.0, 0, None) + 0.008 * max(age - 65.0, 0.0)
-    loss = loss + 0.006 * brain.body_fat_z + 0.0085 * max(age - 45.0, 0.0) * hip
+    # In the anatomical world the hippocampal share ``share`` is a contraction instead
+    # (_shape_field); diffuse grey-matter loss stays a density change (cortical thinning is
+    # sub-voxel at these resolutions: partial volume).
+    loss = loss + 0.006 * brain.body_fat_z + 0.0085 * (1.0 - share) * max(age - 45.0, 0.0) * hip
     gm_new = np.clip(gm * (1 - loss), 0, 1)
     csf = csf + np.clip(gm - gm_new, 0, None)
 
@@ -223,7 +397,7 @@ def _tissues(brain: SubjectBrain, nuis: Nuisance, y: np.ndarray, side: int, tpl:
     thr = tpl.lesion_quantiles[min(int(frac * len(tpl.lesion_quantiles)), len(tpl.lesion_quantiles) - 1)]
     lesion = wm * np.clip((prone - thr) / 0.02 + 0.5, 0, 1)
     # Many small regional effects (calibrated to the paper's table, see .information).
-    code = np.concatenate([[0.0], brain.code])[regions]
+    code = np.concatenate([[0.0], (1.0 - share) * np.asarray(brain.code)])[regions]
     return {"gm": gm_new, "wm": wm, "csf": csf, "mask": mask, "lesion": lesion, "code": code,
             "ijk": ijk}
 
@@ -234,7 +408,7 @@ def _sample(arr: np.ndarray, ijk: np.ndarray, shape, order: int = 1) -> np.ndarr
 
 
 def synthesise(structural: SubjectBrain, dwi: SubjectBrain, side: int, rng: np.random.Generator,
-               tpl: Template | None = None) -> dict[str, np.ndarray]:
+               tpl: Template | None = None, world: World = LINEAR) -> dict[str, np.ndarray]:
     """The participant's T1, FLAIR and DWI volumes (``side``^3, float32, arbitrary units).
 
     Parameters
@@ -244,15 +418,18 @@ def synthesise(structural: SubjectBrain, dwi: SubjectBrain, side: int, rng: np.r
         made from ``structural`` only, the DWI map from ``dwi`` only.
     rng : numpy.random.Generator
         Draws the participant's :class:`Nuisance` and the scanner's bias and noise.
+    world : World
+        The linear world (default) or the anatomical one (:class:`World`).
     """
     tpl = tpl or template()
     if side not in _grid_cache:
         _grid_cache[side] = _grid_mm(side)
     y = _grid_cache[side]
-    nuis = draw_nuisance(rng)
+    nuis = draw_nuisance(rng, world)
     shape = (side,) * 3
+    anatomy = _anatomy_field(nuis.anatomy, side).astype(np.float32) if world.anatomical else None
 
-    s = _tissues(structural, nuis, y, side, tpl)
+    s = _tissues(structural, nuis, y, side, tpl, world, anatomy)
     gm = np.clip(s["gm"] * (1 + s["code"]), 0, 1)
     csf = s["csf"] + np.clip(s["gm"] - gm, 0, None)
     wm, lesion = s["wm"], s["lesion"]
@@ -262,7 +439,7 @@ def synthesise(structural: SubjectBrain, dwi: SubjectBrain, side: int, rng: np.r
     # Diffusion: FA-like map, white matter bright (the paper's mean DWI looks like FA), on the
     # diffusion view's own anatomy. FA -0.1 to -0.3%/yr (S/A), fastest anteriorly (A); men
     # higher FA, tract-specific (S/A); lesions lower FA (A).
-    d = _tissues(dwi, nuis, y, side, tpl)
+    d = _tissues(dwi, nuis, y, side, tpl, world, anatomy)
     tract, fa_age, fa_sex = (_sample(a, d["ijk"], shape) for a in (tpl.tract, tpl.fa_age, tpl.fa_sex))
     fa = (1 - 0.004 * (dwi.age - 63.0) * fa_age) * (1 + 0.04 * (dwi.male - 0.5) * fa_sex)
     dwi_map = ((0.55 * d["wm"] * tract * fa * (1 - 0.4 * d["lesion"]) + 0.14 * d["gm"] + 0.04 * d["csf"])

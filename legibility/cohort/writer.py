@@ -27,7 +27,7 @@ from legibility.cohort.characteristics import draw_latents, make_characteristics
 from legibility.cohort.information import MODALITIES, RHO2, observe, unshrunk
 from legibility.study import TARGETS
 
-__all__ = ["generate_cohort", "CODE_GAIN"]
+__all__ = ["generate_cohort", "make_world", "CODE_GAIN"]
 
 # Strength of the many small regional effects (fraction of grey-matter density or FA per unit
 # of the standardised observation); calibrated so that models can read them at the paper's
@@ -78,6 +78,14 @@ def _brains(obs, n_regions):
     return list(zip(views["structural"], views["dwi"], strict=True))
 
 
+def make_world(world: str = "linear", shape_share: float | None = None) -> anatomy.World:
+    """The :class:`~legibility.cohort.anatomy.World` named by ``world``; ``shape_share``
+    defaults to 0 in the linear world and to ``DEFAULT_SHAPE_SHARE`` in the anatomical one."""
+    if shape_share is None:
+        shape_share = anatomy.DEFAULT_SHAPE_SHARE if world == "anatomical" else 0.0
+    return anatomy.World(world, float(shape_share))
+
+
 def _write_volume(path: Path, vol: np.ndarray, affine: np.ndarray):
     path.parent.mkdir(parents=True, exist_ok=True)
     data = np.clip(np.round(vol * 1000.0), 0, 32767).astype(np.int16)
@@ -96,7 +104,7 @@ def _one(i: int):
     j = _JOB
     rng = np.random.default_rng(j["seeds"][i])
     structural, dwi = j["brains"][i]
-    vols = anatomy.synthesise(structural, dwi, j["side"], rng, j["template"])
+    vols = anatomy.synthesise(structural, dwi, j["side"], rng, j["template"], j["world"])
     aff = anatomy.output_affine(j["side"])
     for mod, vol in vols.items():
         _write_volume(paths.volume_path(j["root"], j["folders"][i], mod, j["ids"][i]), vol, aff)
@@ -108,7 +116,8 @@ def _one(i: int):
 
 def generate_cohort(out, n: int = 200, side: int = 64, seed: int = 0, regions: int = 96,
                     nodes: int = 100, workers: int | None = None, progress: bool = True,
-                    ceiling_n: int = 20_000, format: str = "paper") -> dict:
+                    ceiling_n: int = 20_000, format: str = "paper", world: str = "linear",
+                    shape_share: float | None = None) -> dict:
     """Generate ``n`` participants and write them to ``out`` in the paper's layout (or BIDS).
 
     Parameters
@@ -130,6 +139,16 @@ def generate_cohort(out, n: int = 200, side: int = 64, seed: int = 0, regions: i
     format : {"paper", "bids"}
         ``bids`` writes a BIDS dataset (see :func:`legibility.data.bids.write_bids`): the
         paper's ``TEST/`` is already split there (the ``split`` column of participants.tsv).
+    world : {"linear", "anatomical"}
+        ``linear``: every regional imprint is an intensity change in a fixed template region.
+        ``anatomical``: each participant has an individual anatomy and a misregistration of a
+        few mm and degrees (nuisance), and part of each imprint is carried by shape
+        (:class:`legibility.cohort.anatomy.World`). The information in the images, hence the
+        ground truth, is the same in both.
+    shape_share : float, optional
+        Anatomical world only: the share of each modality's regional imprint carried by shape
+        (regional volume change) rather than by intensity in a fixed region, in ``[0, 1]``;
+        default :data:`legibility.cohort.anatomy.DEFAULT_SHAPE_SHARE`.
 
     Returns
     -------
@@ -141,11 +160,12 @@ def generate_cohort(out, n: int = 200, side: int = 64, seed: int = 0, regions: i
     from legibility.cohort.ground_truth import cached_ceilings
 
     out = Path(out)
+    the_world = make_world(world, shape_share)
     if format not in ("paper", "bids"):
         raise ValueError(f"format must be 'paper' or 'bids'; got {format!r}.")
     if format == "bids":
         return _generate_bids(out, n=n, side=side, seed=seed, regions=regions, nodes=nodes, workers=workers,
-                              progress=progress, ceiling_n=ceiling_n)
+                              progress=progress, ceiling_n=ceiling_n, world=world, shape_share=shape_share)
     if n < 10:
         raise ValueError(f"n must be at least 10 participants (got {n}).")
     if side < 16:
@@ -169,7 +189,7 @@ def generate_cohort(out, n: int = 200, side: int = 64, seed: int = 0, regions: i
     _JOB.clear()
     _JOB.update(
         seeds=child_seeds, brains=_brains(obs, regions), side=side, root=out, ids=ids,
-        folders=folders, template=anatomy.template(regions), nodes=nodes,
+        folders=folders, template=anatomy.template(regions), nodes=nodes, world=the_world,
         conn_age=unshrunk(obs, "connectivity", "age"),
         conn_male=_maleness(unshrunk(obs, "connectivity", "sex")),
         conn_code=weighted_code(obs, "connectivity").astype(np.float32),
@@ -216,7 +236,8 @@ def generate_cohort(out, n: int = 200, side: int = 64, seed: int = 0, regions: i
         "generator": "legibility synthetic cohort", "version": __version__, "n": n,
         "n_train": int(is_train.sum()), "n_test": int((~is_train).sum()), "side": side,
         "seed": seed, "regions": regions, "nodes": nodes, "ceiling_n": ceiling_n,
-        "code_gain": CODE_GAIN, "seconds": round(time.perf_counter() - t0, 2),
+        "code_gain": CODE_GAIN, "world": the_world.kind, "shape_share": the_world.shape_share,
+        "seconds": round(time.perf_counter() - t0, 2),
         "seconds_images": round(t_images, 2), "workers": workers,
     }
     (out / paths.COHORT_INFO).write_text(json.dumps(info, indent=2))
