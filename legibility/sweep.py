@@ -34,6 +34,7 @@ import pandas as pd
 
 from legibility.config import TrainConfig, TrainSettings
 from legibility.errors import LegibilityError
+from legibility.files import DamagedFileError
 from legibility.study import DOMAINS, METRIC_COLUMNS, InputSet, Target, grid, model_name, parse_inputs_label
 from legibility.study import target as get_target
 
@@ -134,7 +135,10 @@ def _check_finished(jobs, cfg: dict, outpath: Path, overwrite: bool):
     for tgt, inputs in jobs:
         folder = outpath / model_name(tgt, inputs)
         if (folder / "done.json").exists():
-            diff = settings_differences(folder, _train_config(tgt, inputs, cfg))
+            try:
+                diff = settings_differences(folder, _train_config(tgt, inputs, cfg))
+            except DamagedFileError:
+                continue  # named and finished again when the model's turn comes
             if diff:
                 other[folder.name] = diff
             elif diff is None:
@@ -152,6 +156,17 @@ def _check_finished(jobs, cfg: dict, outpath: Path, overwrite: bool):
         shutil.rmtree(outpath / name)
 
 
+def _finished_metrics(folder: Path) -> list[dict] | None:
+    """The metrics of a finished model whose ``done.json`` and ``metrics.csv`` read back whole; None
+    otherwise (a damaged one is named when the model is finished again)."""
+    from legibility.train import read_done
+
+    try:
+        return pd.read_csv(folder / "metrics.csv").to_dict("records") if read_done(folder) else None
+    except (DamagedFileError, OSError, ValueError):
+        return None
+
+
 def _train_one(cache_path: str, target: str, inputs_label: str, cfg: dict, outpath: str,
                overwrite: bool = False) -> dict:
     """Train (or read back) one model; never raises: failures come back as a record."""
@@ -164,8 +179,9 @@ def _train_one(cache_path: str, target: str, inputs_label: str, cfg: dict, outpa
     name = model_name(tgt, inputs)
     folder = Path(outpath) / name
     record = {"model": name, "Target": tgt.display, "Inputs": inputs.label}
-    if (folder / "done.json").exists() and (folder / "metrics.csv").exists():
-        return {**record, "status": "skipped", "metrics": pd.read_csv(folder / "metrics.csv").to_dict("records")}
+    finished = _finished_metrics(folder)
+    if finished is not None:
+        return {**record, "status": "skipped", "metrics": finished}
     if cfg.get("torch_threads"):
         torch.set_num_threads(int(cfg["torch_threads"]))
     t0 = time.perf_counter()
