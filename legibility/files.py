@@ -23,7 +23,7 @@ from pathlib import Path
 from legibility.errors import LegibilityError
 
 __all__ = ["DamagedFileError", "DiskFullError", "atomic_write", "damage", "disk_full_message", "file_record",
-           "is_disk_full", "read_json"]
+           "is_disk_full", "read_json", "recorded_damage", "write_recorded"]
 
 
 class DiskFullError(LegibilityError):
@@ -119,3 +119,27 @@ def read_json(path) -> dict:
     if not isinstance(out, dict):
         raise DamagedFileError(f"{path} is damaged: it holds no JSON object.")
     return out
+
+
+def _record_path(path: Path) -> Path:
+    return path.with_name(path.name + ".record.json")
+
+
+def write_recorded(path, data: bytes | str) -> Path:
+    """:func:`atomic_write`, then the file's record (:func:`file_record`) beside it, in
+    ``<name>.record.json``, for :func:`recorded_damage`."""
+    path = atomic_write(path, data)
+    atomic_write(_record_path(path), json.dumps(file_record(path)))
+    return path
+
+
+def recorded_damage(path) -> str | None:
+    """How the file at ``path`` differs from the record :func:`write_recorded` left beside it, as a
+    phrase; None when it matches. A file without a readable record counts as damaged."""
+    path = Path(path)
+    try:
+        record = read_json(_record_path(path))
+    except DamagedFileError:
+        return f"has no readable record of its size and checksum ({_record_path(path).name})"
+    problem = damage(path, record)
+    return f"is damaged: {problem}" if problem else None

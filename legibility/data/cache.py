@@ -9,7 +9,9 @@ fitted. Connectivity values enter as they are.
 
 The cache folder's name holds a key of the sources (paths, sizes, modification times, the
 metadata) and the options (side, format version): a change makes a new cache. It is built in
-a temporary folder and renamed when complete, so an interrupted build is never used.
+a temporary folder and renamed when complete, so an interrupted build is never used. The size
+and SHA-256 of every file are recorded in its ``complete.json``; a cache whose files no longer
+match (truncated, overwritten) is named, set aside and built again.
 
 One validation path: :mod:`legibility.data.sources` decodes for both the build and
 :func:`verify_sources` (``legibility check``) decode with, so ``check`` refuses everything a
@@ -23,6 +25,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -34,6 +37,7 @@ import pandas as pd
 from legibility.data.layout import ID, MODALITIES, Dataset
 from legibility.data.sources import connectivity_shape, load_matrix, load_volume, normalise_volume, resize_volume
 from legibility.errors import DataError
+from legibility.files import DamagedFileError, atomic_write, damage, file_record, read_json
 from legibility.study import IMAGING_KEYS, TARGETS
 
 __all__ = ["Cache", "build_cache", "cache_key", "mean_connectivity", "mean_volumes", "source_key", "verify_sources"]
@@ -76,9 +80,32 @@ def _verdict_path(ds: Dataset, root=None, key: str | None = None) -> Path:
 
 def _write_verdict(path: Path, info: dict):
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(info, indent=2))
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(info, indent=2))
+
+
+def _damaged_file(folder: Path) -> str | None:
+    """The first file of a complete cache that is not as recorded when it was built, as a phrase
+    naming it; None when all match (or none was recorded)."""
+    try:
+        recorded = read_json(folder / COMPLETE).get("files", {})
+    except DamagedFileError as err:
+        return str(err)
+    for name, record in recorded.items():
+        problem = damage(folder / name, record)
+        if problem:
+            return f"{folder / name} is damaged: {problem}"
+    return None
+
+
+def _set_aside(folder: Path, problem: str):
+    """Move a damaged cache out of the way (removed once no reader holds it open), saying why."""
+    print(f"The cache {folder} is not as it was built ({problem}); it is built again.", file=sys.stderr, flush=True)
+    aside = folder.with_name(f".damaged-{folder.name}-{os.getpid()}")
+    try:
+        os.replace(folder, aside)
+    except OSError:  # another process set it aside first
+        return
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 def verify_sources(ds: Dataset, root=None, workers: int | None = None, progress: bool = True) -> dict:
@@ -225,7 +252,10 @@ def build_cache(ds: Dataset, side: int = 64, root=None, workers: int | None = No
     key = cache_key(ds, side)
     final = root / f"side{side}-{key}"
     if (final / COMPLETE).exists():
-        return Cache.open(final)
+        problem = _damaged_file(final)
+        if problem is None:
+            return Cache.open(final)
+        _set_aside(final, problem)
     root.mkdir(parents=True, exist_ok=True)
     tmp = root / f".building-{key}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -250,8 +280,9 @@ def build_cache(ds: Dataset, side: int = 64, root=None, workers: int | None = No
             table[k] = ds.table[k].to_numpy()
         table.to_csv(tmp / "participants.csv", index=False)
         info = {"key": key, "side": side, "n": n, "source": str(ds.root), "id_column": ds.id_name,
-                "format": FORMAT_VERSION, "seconds": round(time.perf_counter() - t0, 2)}
-        (tmp / COMPLETE).write_text(json.dumps(info, indent=2))
+                "format": FORMAT_VERSION, "seconds": round(time.perf_counter() - t0, 2),
+                "files": {f.name: file_record(f) for f in sorted(tmp.iterdir())}}  # _damaged_file checks these
+        atomic_write(tmp / COMPLETE, json.dumps(info, indent=2))
         try:
             os.replace(tmp, final)
         except OSError:  # another process finished the same cache first
