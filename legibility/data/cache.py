@@ -37,7 +37,16 @@ import pandas as pd
 from legibility.data.layout import ID, MODALITIES, Dataset
 from legibility.data.sources import connectivity_shape, load_matrix, load_volume, normalise_volume, resize_volume
 from legibility.errors import DataError
-from legibility.files import DamagedFileError, atomic_write, damage, file_record, read_json
+from legibility.files import (
+    DamagedFileError,
+    DiskFullError,
+    atomic_write,
+    damage,
+    disk_full_message,
+    file_record,
+    is_disk_full,
+    read_json,
+)
 from legibility.study import IMAGING_KEYS, TARGETS
 
 __all__ = ["Cache", "build_cache", "cache_key", "mean_connectivity", "mean_volumes", "source_key", "verify_sources"]
@@ -216,13 +225,28 @@ def _fill_volumes(ds, side, arr, modality, workers, bar):
             bar.update()
 
 
+def _array_file(path: Path, dtype, shape: tuple) -> np.ndarray:
+    """A new array file, mapped for writing, its whole size taken on the disk at once: a full disk
+    is an error here, not a crash (SIGBUS) when a page of the map is written later."""
+    arr = np.lib.format.open_memmap(path, "w+", dtype, shape)
+    with open(path, "r+b") as f:
+        os.posix_fallocate(f.fileno(), 0, path.stat().st_size)
+    return arr
+
+
+def _cache_bytes(n: int, side: int, shape: tuple | None) -> int:
+    """About what a cache of ``n`` participants at ``side`` takes on the disk."""
+    edges = shape[0] * (shape[0] - 1) // 2 if shape else 0
+    return n * (len(IMAGING_KEYS) * side**3 * 2 + edges * 4) + n * 200
+
+
 def _fill_connectivity(ds, tmp: Path, shape: tuple | None):
     col = ds.table["path_connectivity"].tolist()
     if shape is None:
         np.save(tmp / "connectivity.npy", np.zeros((len(col), 0), np.float32))
         return
     r = shape[0]
-    out = np.lib.format.open_memmap(tmp / "connectivity.npy", "w+", np.float32, (len(col), r * (r - 1) // 2))
+    out = _array_file(tmp / "connectivity.npy", np.float32, (len(col), r * (r - 1) // 2))
     iu = np.triu_indices(r, k=1)
     opened: dict[str, np.ndarray] = {}
     for i, ref in enumerate(col):
@@ -261,6 +285,7 @@ def build_cache(ds: Dataset, side: int = 64, root=None, workers: int | None = No
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     t0 = time.perf_counter()
+    shape = None
     try:
         shape = connectivity_shape(ds)  # before the long part: refuses odd matrices at once
         n = len(ds.table)
@@ -268,7 +293,7 @@ def build_cache(ds: Dataset, side: int = 64, root=None, workers: int | None = No
         total = sum(int(ds.has(m).sum()) for m in IMAGING_KEYS)
         with tqdm(total=total, desc=f"cache {side}^3", unit="vol", disable=not progress) as bar:
             for m in IMAGING_KEYS:
-                arr = np.lib.format.open_memmap(tmp / f"{m}.npy", "w+", np.float16, (n, *(side,) * 3))
+                arr = _array_file(tmp / f"{m}.npy", np.float16, (n, *(side,) * 3))
                 _fill_volumes(ds, side, arr, m, workers, bar)
                 arr.flush()
                 del arr
@@ -290,8 +315,10 @@ def build_cache(ds: Dataset, side: int = 64, root=None, workers: int | None = No
         # every file was decoded by the checks `check` uses: record the verdict for it
         _write_verdict(_verdict_path(ds, root), {"key": source_key(ds), "volumes": total,
                                                  "matrices": int(ds.has("connectivity").sum()), "seconds": 0.0})
-    except BaseException:
+    except BaseException as err:
         shutil.rmtree(tmp, ignore_errors=True)
+        if is_disk_full(err):
+            raise DiskFullError(disk_full_message(final, _cache_bytes(len(ds.table), side, shape))) from err
         raise
     return Cache.open(final)
 
