@@ -196,3 +196,15 @@ def test_a_live_claim_is_waited_for_and_a_stale_one_taken_over_saying_so(tiny_co
     assert len(test) == len(GRID_ROWS)
     assert set(pd.read_csv(out / "sweep_log.csv").status) == {"trained"}
     assert not list(claims.iterdir())
+
+
+def test_a_sweep_killed_again_and_again_gathers_what_an_uninterrupted_run_does(tiny_cohort, tmp_path):
+    """The short version of benchmarks/chaos.py: three SIGKILLs (one as a file is being written)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("chaos", ROOT / "benchmarks" / "chaos.py")
+    chaos = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(chaos)
+    result = chaos.chaos(tiny_cohort, tmp_path, kills=3, seed=1, grid_rows=GRID_ROWS)
+    assert len(result["kills"]) == 3
+    assert result["max_difference"] <= 1e-6  # chaos.compare has checked rows, columns and text too
