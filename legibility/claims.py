@@ -13,7 +13,7 @@ Another worker meeting a claim leaves the model alone, unless the claim is stale
 - its holder was a worker of the same driver (Ray retrying a model whose worker died).
 
 A stale claim is taken over, saying so; a second exclusive file makes sure two workers never take
-over the same claim at once.
+over the same claim at once (that file, too, is taken over when its holder is gone).
 """
 
 from __future__ import annotations
@@ -150,9 +150,13 @@ def claim_model(outpath, name: str, driver: str, timeout: float = CLAIM_TIMEOUT)
         return None, f"{name} is being trained by another worker ({_describe(held)})"
     lock = path.with_name(path.name + ".takeover")
     if not _create(lock, me):
-        if time.time() - _mtime(lock) > timeout:
+        left = _read(lock)
+        if _stale(left, lock, driver, timeout) is None:
+            return None, f"{name}'s stale claim is being taken over by another worker"
+        if _read(lock).get("token") == left.get("token"):
             lock.unlink(missing_ok=True)  # left by a worker that died while taking over
-        return None, f"{name}'s stale claim is being taken over by another worker"
+        if not _create(lock, me):
+            return None, f"{name}'s stale claim is being taken over by another worker"
     try:
         now_held = _read(path)
         if now_held.get("token") != held.get("token") and _stale(now_held, path, driver, timeout) is None:
@@ -162,10 +166,3 @@ def claim_model(outpath, name: str, driver: str, timeout: float = CLAIM_TIMEOUT)
         lock.unlink(missing_ok=True)
     return (Claim(path, me, timeout).start_heartbeat(),
             f"took over the claim on {name} ({_describe(held)}): {why}")
-
-
-def _mtime(path: Path) -> float:
-    try:
-        return path.stat().st_mtime
-    except FileNotFoundError:
-        return time.time()

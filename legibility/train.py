@@ -322,6 +322,8 @@ def train_model(cache: Cache, cfg: TrainConfig, outpath, restore: bool = False, 
             _refuse_finished(out, cfg, cache.side)
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
+    for half_written in out.glob("*.tmp*"):  # left by a killed run; in a sweep this model is ours (its claim)
+        half_written.unlink(missing_ok=True)
     device = cfg.device
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise LegibilityError(f"--device {device} asked for, but torch sees no CUDA GPU; use --device cpu.")

@@ -208,3 +208,24 @@ def test_a_sweep_killed_again_and_again_gathers_what_an_uninterrupted_run_does(t
     result = chaos.chaos(tiny_cohort, tmp_path, kills=3, seed=1, grid_rows=GRID_ROWS)
     assert len(result["kills"]) == 3
     assert result["max_difference"] <= 1e-6  # chaos.compare has checked rows, columns and text too
+
+
+def test_a_claim_left_mid_takeover_by_a_killed_worker_is_taken_over(tmp_path):
+    import socket
+
+    from legibility.claims import claim_model
+
+    claims = tmp_path / ".claims"
+    claims.mkdir()
+    gone = {"host": socket.gethostname(), "driver": "d", "start": time.time(), "heartbeat": time.time()}
+    (claims / "m.json").write_text(json.dumps({**gone, "pid": 2**22 + 17, "token": "a"}))
+    # a worker killed in the middle of taking the claim over left its lock
+    (claims / "m.json.takeover").write_text(json.dumps({**gone, "pid": 2**22 + 19, "token": "b"}))
+    claim, note = claim_model(tmp_path, "m", "this-driver", timeout=600)
+    assert claim is not None, note
+    assert f"process {2**22 + 17} on this host no longer runs" in note
+    again, why = claim_model(tmp_path, "m", "another-driver", timeout=600)  # now held by a live process
+    assert again is None
+    assert "being trained by another worker" in why
+    claim.release()
+    assert not list(claims.iterdir())
