@@ -1,9 +1,11 @@
 """A small sweep killed with SIGKILL at many random moments and restarted each time, against an
 uninterrupted run of the same command: the gathered ``metrics_all.csv`` must be the same.
 
-Each kill comes at a random moment spread over the run (its delay drawn so that the kills cover
-the training, the checkpoint writes and the gathering), or, every fourth kill from the second, at the moment a
-file is being written (a temporary file beside its target). One torch thread, the same seed.
+Each start is killed once it has trained a random number of epochs more (0 to twice its share,
+so that the kills spread over the training and the later ones meet the reading back and the
+gathering) and a random delay (up to 1 s) after that, or, every fourth kill from the second, at
+the moment it is writing a file (a temporary file beside its target). One torch thread, the
+same seed.
 
 Usage: python benchmarks/chaos.py [--kills 20] [--seed 0] [--workdir DIR]
 Writes benchmarks/results/chaos.csv (one row per kill: its delay and what the sweep was doing)
@@ -28,8 +30,10 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 RESULTS = HERE / "results"
 GRID = [("Sex (Male)", "FLAIR + T1"), ("Hb", "Non-imaging data (C + D + P)"), ("Worry", "Non-imaging data (C)"),
-        ("Age", "rsfMRI Connectivity")]
-SETTINGS = ["--epochs", "3", "--patience", "3", "--batch_size", "8", "--side", "32", "--torch_threads", "1",
+        ("Age", "rsfMRI Connectivity"), ("Hypertension", "Non-imaging data (C + P + S)"),
+        ("Smoking", "Non-imaging data (C)"), ("Nervous", "Non-imaging data (C + D)"),
+        ("HbA1c", "rsfMRI Connectivity + Non-imaging data (C + D + P)")]
+SETTINGS = ["--epochs", "4", "--patience", "4", "--batch_size", "8", "--side", "32", "--torch_threads", "1",
             "--seed", "0"]
 TIMING = ["Training time (mins)"]
 
@@ -53,35 +57,59 @@ def run_to_end(cmd) -> float:
     return time.perf_counter() - t0
 
 
-def _writing(out: Path) -> list[Path]:
-    return [p for p in out.rglob("*") if ".tmp" in p.name]
+def _writing(out: Path, pid: int) -> list[Path]:
+    """The files process ``pid`` is writing (its temporary files, :func:`legibility.files.atomic_write`)."""
+    return list(out.rglob(f"*.tmp{pid}")) if out.exists() else []
 
 
-def state(out: Path, n_models: int) -> dict:
-    """What a killed sweep had on disk: half-written files, finished models, checkpoints."""
+def state(out: Path, n_models: int, pid: int) -> dict:
+    """What the sweep of process ``pid`` was doing when it was killed, read from its folder."""
     finished = len(list(out.glob("*/done.json")))
-    return {"writing": ";".join(sorted(p.name for p in _writing(out))), "finished": finished,
+    writing = _writing(out, pid)
+    return {"writing": ";".join(sorted(f"{p.parent.name}/{p.name}" for p in writing)), "finished": finished,
             "checkpoints": len(list(out.glob("*/last.pt"))),
-            "phase": ("writing a file" if _writing(out) else "gathering or reading back" if finished == n_models
+            "phase": ("writing a file" if writing else "gathering or reading back" if finished == n_models
                       else "training" if any(out.glob("*/last.pt")) else "starting")}
 
 
-def kill_during(cmd, out: Path, delay: float, on_write: bool, n_models: int) -> dict:
-    """Start ``cmd``, SIGKILL its process group after ``delay`` s (or, with ``on_write``, as soon as
-    a file is being written, at the latest after ``delay``); what it left."""
+def _written_since(path: Path, since: float) -> bool:
+    try:
+        return path.stat().st_mtime >= since
+    except FileNotFoundError:
+        return False
+
+
+def epochs_done(out: Path) -> int:
+    """Epochs recorded over every model of ``out`` (rows of the ``training_progress.csv`` files)."""
+    return sum(max(len(p.read_text().splitlines()) - 1, 0) for p in out.glob("*/training_progress.csv"))
+
+
+def kill_during(cmd, out: Path, epochs: int, delay: float, on_write: bool, n_models: int) -> dict:
+    """Start ``cmd``; once it has started its models (its ``sweep.json`` written) and trained
+    ``epochs`` more epochs (or finished every model), SIGKILL its process group ``delay`` s later
+    (with ``on_write``, as soon as it is writing a file, at the latest ``4 * delay`` s later); what
+    it left."""
+    started = time.time()
     proc = subprocess.Popen(cmd, cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
+    while proc.poll() is None and not _written_since(out / "sweep.json", started):
+        time.sleep(0.01)
+    base = epochs_done(out)
+    while (proc.poll() is None and epochs_done(out) < base + epochs
+           and len(list(out.glob("*/done.json"))) < n_models):
+        time.sleep(0.02)
     t0 = time.perf_counter()
-    while time.perf_counter() - t0 < delay and proc.poll() is None:
-        if on_write and out.exists() and _writing(out):
+    limit = 4 * delay if on_write else delay
+    while time.perf_counter() - t0 < limit and proc.poll() is None:
+        if on_write and _writing(out, proc.pid):
             break
-        time.sleep(0.002 if on_write else 0.05)
+        time.sleep(0.001 if on_write else 0.02)
     ended = proc.poll() is not None
     if not ended:
         os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    return {"delay_s": round(time.perf_counter() - t0, 2), "on_write": on_write, "ended_first": ended,
-            **state(out, n_models)}
+    return {"epochs_awaited": epochs, "delay_s": round(time.perf_counter() - t0, 2), "on_write": on_write,
+            "ended_first": ended, "epochs_done": epochs_done(out), **state(out, n_models, proc.pid)}
 
 
 def compare(a: Path, b: Path, atol: float = 1e-6) -> float:
@@ -107,14 +135,12 @@ def chaos(inpath, workdir: Path, kills: int, seed: int = 0, grid_rows=GRID) -> d
     pd.DataFrame(grid_rows, columns=["Target", "Inputs"]).to_csv(grid, index=False)
     reference, out = workdir / "reference", workdir / "chaos"
     reference_s = run_to_end(command(inpath, reference, grid))
-    startup_s = run_to_end(command(inpath, reference, grid))  # all read back: start-up and gathering only
-    work_s = max(reference_s - startup_s, 1.0)
+    per_kill = max(1, round(2 * epochs_done(reference) / kills))  # the kills reach the gathering at about half-way
     rng = np.random.default_rng(seed)
     rows, t0 = [], time.perf_counter()
     for i in range(kills):
-        delay = rng.uniform(0.5 * startup_s, startup_s + 2 * work_s / kills)
-        rows.append({"kill": i + 1, **kill_during(command(inpath, out, grid), out, delay, i % 4 == 1,
-                                                   len(grid_rows))})
+        rows.append({"kill": i + 1, **kill_during(command(inpath, out, grid), out, int(rng.integers(0, per_kill + 1)),
+                                                   rng.uniform(0, 1.0), i % 4 == 1, len(grid_rows))})
     run_to_end(command(inpath, out, grid))
     chaos_s = time.perf_counter() - t0
     for folder in out.glob("*/training_progress.csv"):  # every epoch once, none lost or repeated
@@ -141,7 +167,8 @@ def _record(result: dict, kills: int, seed: int, cohort: str):
              f"- `metrics_all.csv` after the kills equals the uninterrupted run's: largest difference "
              f"{result['max_difference']:.2g} (tolerance 1e-6, timing column left out); every model's epochs "
              f"trained once each", "",
-             "One row per kill in `chaos.csv` (delay, what was being written, models finished)."]
+             "One row per kill in `chaos.csv` (epochs awaited, the delay after them, what was being written, "
+             "epochs and models finished)."]
     (RESULTS / "chaos.md").write_text("\n".join(lines) + "\n")
 
 

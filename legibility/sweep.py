@@ -6,6 +6,12 @@ gets ``error.txt``, the sweep's ``failures.csv`` a row) and the others go on. A 
 trained with other settings than the sweep's (as its ``done.json`` records them) is never read
 back: the sweep refuses, naming the differences, or with ``overwrite`` retrains it.
 
+Several drivers may share one ``outpath``: a worker claims a model before training it
+(:mod:`legibility.claims`); a driver leaves models claimed by another live worker, reads them
+back once finished, and takes over a claim whose holder stopped. A damaged file of a finished
+model is named and the model finished again from its checkpoint; a full disk stops the sweep
+with one line (:class:`~legibility.files.DiskFullError`), and the same command goes on later.
+
 Executors
 ---------
 ``local``
