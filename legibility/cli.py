@@ -357,8 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--max_retries", type=int, default=3,
                     help="Ray: times a model is retried (from its checkpoint) when its worker process dies")
     sw.add_argument("--claim_timeout", type=float, default=CLAIM_TIMEOUT,
-                    help="seconds without a heartbeat after which another worker's claim on a model is taken over "
-                         "(default %(default)s)")
+                    help="seconds without a heartbeat after which another worker's claim on a model is taken over")
     sw.add_argument("--overwrite", action="store_true",
                     help="retrain finished models whose recorded settings differ from these")
     sw.set_defaults(func=_cmd_sweep)
