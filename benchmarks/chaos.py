@@ -143,9 +143,11 @@ def chaos(inpath, workdir: Path, kills: int, seed: int = 0, grid_rows=GRID) -> d
                                                    rng.uniform(0, 1.0), i % 4 == 1, len(grid_rows))})
     run_to_end(command(inpath, out, grid))
     chaos_s = time.perf_counter() - t0
-    for folder in out.glob("*/training_progress.csv"):  # every epoch once, none lost or repeated
+    for folder in out.glob("*/training_progress.csv"):  # every epoch once, none lost or repeated; no debris
         epochs = pd.read_csv(folder).epoch.tolist()
         assert epochs == list(range(len(epochs))), (folder, epochs)
+    left = sorted(str(p.relative_to(out)) for p in out.glob("*/*.tmp*"))
+    assert not left, f"half-written files left in model folders: {left}"
     diff = compare(out / "metrics_all.csv", reference / "metrics_all.csv")
     return {"kills": pd.DataFrame(rows), "reference_s": reference_s, "chaos_s": chaos_s, "max_difference": diff,
             "equal": True, "reference": reference, "chaos": out}
