@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from legibility import __version__
+from legibility.claims import CLAIM_TIMEOUT
 
 
 def _cmd_grid(args) -> int:
@@ -201,7 +202,8 @@ def _cmd_sweep(args) -> int:
     from legibility.sweep import SweepConfig, sweep
 
     cfg = SweepConfig(torch_threads=args.torch_threads, cpus_per_model=args.cpus_per_model,
-                      gpus_per_model=args.gpus_per_model, max_retries=args.max_retries, **_training_settings(args))
+                      gpus_per_model=args.gpus_per_model, max_retries=args.max_retries,
+                      claim_timeout=args.claim_timeout, **_training_settings(args))
     sweep(args.inpath, args.outpath, args.grid, executor=args.executor, address=args.address, config=cfg,
           overwrite=args.overwrite)
     log = pd.read_csv(Path(args.outpath) / "sweep_log.csv")
@@ -418,6 +420,8 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--gpus_per_model", type=float, default=0.0, help="Ray GPUs per model")
     sw.add_argument("--max_retries", type=int, default=3,
                     help="Ray: times a model is retried (from its checkpoint) when its worker process dies")
+    sw.add_argument("--claim_timeout", type=float, default=CLAIM_TIMEOUT,
+                    help="seconds without a heartbeat after which another worker's claim on a model is taken over")
     sw.add_argument("--overwrite", action="store_true",
                     help="retrain finished models whose recorded settings differ from these")
     sw.set_defaults(func=_cmd_sweep)

@@ -94,11 +94,25 @@ function el(name, attrs, parent) {
   return e;
 }
 function fmt(x) { return Number.isFinite(x) ? x.toFixed(3) : "n/a"; }
+// Every name is inserted as text (textContent, text nodes): a name holding markup shows as written.
+function add(parent, tag, text) {
+  const e = document.createElement(tag);
+  if (text !== undefined) e.textContent = text;
+  parent.appendChild(e);
+  return e;
+}
 function showTip(ev, name) {
   const t = DATA.targets[name];
-  tip.innerHTML = "<b>" + name + "</b> (" + t.domain + ")<br>best model: " + t.best_inputs +
-    "<br>" + t.metric + " (test): <span class='score'>" + fmt(t.best_score) + "</span>" +
-    "<br><span style='color:#666'>chosen on " + t.chosen_on + "</span>";
+  tip.replaceChildren();
+  add(tip, "b", name);
+  tip.append(" (" + t.domain + ")");
+  add(tip, "br");
+  tip.append("best model: " + t.best_inputs);
+  add(tip, "br");
+  tip.append(t.metric + " (test): ");
+  add(tip, "span", fmt(t.best_score)).className = "score";
+  add(tip, "br");
+  add(tip, "span", "chosen on " + t.chosen_on).style.color = "#666";
   tip.style.display = "block";
   tip.style.left = (ev.clientX + 12) + "px";
   tip.style.top = (ev.clientY + 12) + "px";
@@ -106,17 +120,25 @@ function showTip(ev, name) {
 function showDetails(name) {
   const t = DATA.targets[name];
   const main = t.metric === "R²" ? "r2" : "ba";
-  const cell = (m, k) => (k === main ? "<td><b>" + fmt(m[k]) + "</b></td>" : "<td>" + fmt(m[k]) + "</td>");
-  const rows = t.models.map(m => "<tr><td>" + m.inputs + "</td>" + cell(m, "ba") + cell(m, "r2") + "</tr>").join("");
-  document.getElementById("details").innerHTML = "<h2 style='font-size:15px'>" + name + ": " +
-    t.models.length + " models, best first by " + t.metric + "</h2><table><tr><th>inputs</th>" +
-    "<th>balanced accuracy</th><th>R²</th></tr>" + rows + "</table>";
+  const box = document.getElementById("details");
+  box.replaceChildren();
+  add(box, "h2", name + ": " + t.models.length + " models, best first by " + t.metric).style.fontSize = "15px";
+  const table = add(box, "table");
+  const head = add(table, "tr");
+  for (const label of ["inputs", "balanced accuracy", "R²"]) add(head, "th", label);
+  for (const m of t.models) {
+    const row = add(table, "tr");
+    add(row, "td", m.inputs);
+    for (const k of ["ba", "r2"]) {
+      const cell = add(row, "td");
+      if (k === main) add(cell, "b", fmt(m[k])); else cell.textContent = fmt(m[k]);
+    }
+  }
 }
 for (const g of DATA.graphs) {
   const box = document.createElement("div");
   box.className = "graph";
-  box.innerHTML = "<h2></h2>";
-  box.querySelector("h2").textContent = g.title;
+  add(box, "h2", g.title);
   document.getElementById("graphs").appendChild(box);
   const svg = el("svg", {width: W, height: H, "data-graph": g.title}, box);
   const xs = g.nodes.map(n => n.x), ys = g.nodes.map(n => n.y);

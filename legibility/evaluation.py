@@ -17,6 +17,7 @@ import pandas as pd
 import torch
 
 from legibility import paths
+from legibility.checkpoints import atomic_csv
 from legibility.data.model_data import ModelData
 from legibility.errors import LegibilityError
 from legibility.metrics import bootstrap_ci, score_binary, score_continuous
@@ -91,10 +92,10 @@ def evaluate_model(model, data: ModelData, out: Path, minutes: float, device: st
     table = pd.DataFrame(rows)
     extra = [c for c in table.columns if c not in METRIC_COLUMNS]
     table = table[list(METRIC_COLUMNS) + extra]
-    table.to_csv(out / "metrics.csv", index=False)
-    pd.DataFrame({data.cache.id_name: data.cache.output_ids()[data.rows["test"]],
-                  "truth": data.y[data.rows["test"]], "prediction": test_pred}).to_csv(
-        out / "test_predictions.csv", index=False)
+    atomic_csv(table, out / "metrics.csv")
+    atomic_csv(pd.DataFrame({data.cache.id_name: data.cache.output_ids()[data.rows["test"]],
+                             "truth": data.y[data.rows["test"]], "prediction": test_pred}),
+               out / "test_predictions.csv")
     import matplotlib.pyplot as plt
 
     if history:

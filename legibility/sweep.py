@@ -6,6 +6,12 @@ gets ``error.txt``, the sweep's ``failures.csv`` a row) and the others go on. A 
 trained with other settings than the sweep's (as its ``done.json`` records them) is never read
 back: the sweep refuses, naming the differences, or with ``overwrite`` retrains it.
 
+Several drivers may share one ``outpath``: a worker claims a model before training it
+(:mod:`legibility.claims`); a driver leaves models claimed by another live worker, reads them
+back once finished, and takes over a claim whose holder stopped. A damaged file of a finished
+model is named and the model finished again from its checkpoint; a full disk stops the sweep
+with one line (:class:`~legibility.files.DiskFullError`), and the same command goes on later.
+
 Executors
 ---------
 ``local``
@@ -27,13 +33,17 @@ import shutil
 import sys
 import time
 import traceback
+import uuid
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pandas as pd
 
+from legibility.claims import CLAIM_TIMEOUT
 from legibility.config import TrainConfig, TrainSettings
 from legibility.errors import LegibilityError
+from legibility.files import DamagedFileError, DiskFullError, atomic_write, disk_full_message, is_disk_full
 from legibility.study import DOMAINS, METRIC_COLUMNS, InputSet, Target, grid, model_name, parse_inputs_label
 from legibility.study import target as get_target
 
@@ -117,6 +127,7 @@ class SweepConfig(TrainSettings):
     cpus_per_model: float = 1.0  # Ray resources of one task
     gpus_per_model: float = 0.0
     max_retries: int = 3  # Ray: retries of a model whose worker process died
+    claim_timeout: float = CLAIM_TIMEOUT  # seconds without a heartbeat after which a model's claim is stale
 
 
 def _train_config(tgt: Target, inputs: InputSet, cfg: dict):
@@ -134,7 +145,10 @@ def _check_finished(jobs, cfg: dict, outpath: Path, overwrite: bool):
     for tgt, inputs in jobs:
         folder = outpath / model_name(tgt, inputs)
         if (folder / "done.json").exists():
-            diff = settings_differences(folder, _train_config(tgt, inputs, cfg))
+            try:
+                diff = settings_differences(folder, _train_config(tgt, inputs, cfg))
+            except DamagedFileError:
+                continue  # named and finished again when the model's turn comes
             if diff:
                 other[folder.name] = diff
             elif diff is None:
@@ -152,11 +166,26 @@ def _check_finished(jobs, cfg: dict, outpath: Path, overwrite: bool):
         shutil.rmtree(outpath / name)
 
 
+def _finished_metrics(folder: Path) -> list[dict] | None:
+    """The metrics of a finished model whose ``done.json`` and ``metrics.csv`` read back whole; None
+    otherwise (a damaged one is named when the model is finished again)."""
+    from legibility.train import read_done
+
+    try:
+        return pd.read_csv(folder / "metrics.csv").to_dict("records") if read_done(folder) else None
+    except (DamagedFileError, OSError, ValueError):
+        return None
+
+
 def _train_one(cache_path: str, target: str, inputs_label: str, cfg: dict, outpath: str,
-               overwrite: bool = False) -> dict:
-    """Train (or read back) one model; never raises: failures come back as a record."""
+               overwrite: bool = False, driver: str = "") -> dict:
+    """Train (or read back) one model under its claim; never raises: failures come back as a record.
+
+    Statuses: ``skipped`` (read back), ``trained``, ``failed``, ``claimed`` (another worker holds
+    it: try again later) and ``disk full`` (nothing more can be written: the sweep stops)."""
     import torch
 
+    from legibility.claims import claim_model
     from legibility.data.cache import Cache
     from legibility.train import train_model
 
@@ -164,32 +193,53 @@ def _train_one(cache_path: str, target: str, inputs_label: str, cfg: dict, outpa
     name = model_name(tgt, inputs)
     folder = Path(outpath) / name
     record = {"model": name, "Target": tgt.display, "Inputs": inputs.label}
-    if (folder / "done.json").exists() and (folder / "metrics.csv").exists():
-        return {**record, "status": "skipped", "metrics": pd.read_csv(folder / "metrics.csv").to_dict("records")}
-    if cfg.get("torch_threads"):
-        torch.set_num_threads(int(cfg["torch_threads"]))
+    finished = _finished_metrics(folder)
+    if finished is not None:
+        return {**record, "status": "skipped", "metrics": finished}
     t0 = time.perf_counter()
     try:
+        claim, note = claim_model(outpath, name, driver, cfg.get("claim_timeout", CLAIM_TIMEOUT))
+    except Exception as err:  # noqa: BLE001  a full disk, an unwritable folder
+        return {**record, **_failure(err, folder, t0)}
+    if claim is None:
+        return {**record, "status": "claimed", "note": note}
+    record["note"] = note
+    try:
+        finished = _finished_metrics(folder)  # finished by another worker just before the claim
+        if finished is not None:
+            return {**record, "status": "skipped", "metrics": finished}
+        if cfg.get("torch_threads"):
+            torch.set_num_threads(int(cfg["torch_threads"]))
         train_model(Cache.open(cache_path), _train_config(tgt, inputs, cfg), outpath, restore=True,
                     overwrite=overwrite)
-    except Exception as err:  # recorded, and the sweep goes on
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "error.txt").write_text(traceback.format_exc())
-        return {**record, "status": "failed", "error": f"{type(err).__name__}: {err}",
-                "seconds": time.perf_counter() - t0}
-    return {**record, "status": "trained", "seconds": time.perf_counter() - t0,
-            "metrics": pd.read_csv(folder / "metrics.csv").to_dict("records")}
+        return {**record, "status": "trained", "seconds": time.perf_counter() - t0,
+                "metrics": pd.read_csv(folder / "metrics.csv").to_dict("records")}
+    except Exception as err:  # noqa: BLE001  recorded, and the sweep goes on
+        return {**record, **_failure(err, folder, t0)}
+    finally:
+        claim.release()
 
 
-def _run_local(jobs, cache_path, cfg, outpath, bar, overwrite):
+def _failure(err: Exception, folder: Path, t0: float) -> dict:
+    """The record of a model that raised ``err``: ``disk full`` (one line, the sweep stops) or
+    ``failed`` (the traceback in its ``error.txt``)."""
+    if is_disk_full(err):
+        message = str(err) if isinstance(err, DiskFullError) else disk_full_message(getattr(err, "filename", None)
+                                                                                      or folder)
+        return {"status": "disk full", "error": message, "seconds": time.perf_counter() - t0}
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "error.txt").write_text(traceback.format_exc())
+    return {"status": "failed", "error": f"{type(err).__name__}: {err}", "seconds": time.perf_counter() - t0}
+
+
+def _run_local(jobs, cache_path, cfg, outpath, overwrite, driver):
     for tgt, inputs in jobs:
-        bar.set_postfix_str(model_name(tgt, inputs))
-        rec = _train_one(cache_path, tgt.key, inputs.label, cfg, outpath, overwrite)
-        bar.update()
-        yield rec
+        yield _train_one(cache_path, tgt.key, inputs.label, cfg, outpath, overwrite, driver)
 
 
-def _run_ray(jobs, cache_path, cfg, outpath, bar, address, overwrite):
+@contextmanager
+def _ray_session(address: str | None):
+    """Ray, started here (and shut down after) unless it already runs; ``address`` joins a cluster."""
     try:
         import ray
     except ImportError as err:
@@ -202,30 +252,33 @@ def _run_ray(jobs, cache_path, cfg, outpath, bar, address, overwrite):
             ray.init(include_dashboard=False, log_to_driver=False, object_store_memory=200 * 2**20)
         started = True
     try:
-        # Ray retries a task whose worker process died (not one whose code raised: _train_one never
-        # does); the retried model resumes from its checkpoint.
-        task = ray.remote(num_cpus=cfg["cpus_per_model"], num_gpus=cfg["gpus_per_model"],
-                          max_retries=cfg["max_retries"], retry_exceptions=False)(_train_one)
-        jobs_of = {task.remote(cache_path, t.key, s.label, cfg, outpath, overwrite): (t, s) for t, s in jobs}
-        pending = list(jobs_of)
-        while pending:
-            done, pending = ray.wait(pending, num_returns=1)
-            try:
-                rec = ray.get(done[0])
-            except ray.exceptions.RayError as err:  # the worker died more often than max_retries
-                tgt, inputs = jobs_of[done[0]]
-                folder = Path(outpath) / model_name(tgt, inputs)
-                folder.mkdir(parents=True, exist_ok=True)
-                (folder / "error.txt").write_text(f"{type(err).__name__}: {err}\n")
-                first = (str(err).strip().splitlines() or [""])[0]
-                rec = {"model": folder.name, "Target": tgt.display, "Inputs": inputs.label, "status": "failed",
-                       "error": f"{type(err).__name__} after {cfg['max_retries']} retries: {first}"}
-            bar.set_postfix_str(rec["model"])
-            bar.update()
-            yield rec
+        yield ray
     finally:
         if started:
             ray.shutdown()
+
+
+def _run_ray(jobs, cache_path, cfg, outpath, overwrite, driver):
+    import ray
+
+    # Ray retries a task whose worker process died (not one whose code raised: _train_one never
+    # does); the retried model takes over its claim and resumes from its checkpoint.
+    task = ray.remote(num_cpus=cfg["cpus_per_model"], num_gpus=cfg["gpus_per_model"],
+                      max_retries=cfg["max_retries"], retry_exceptions=False)(_train_one)
+    jobs_of = {task.remote(cache_path, t.key, s.label, cfg, outpath, overwrite, driver): (t, s) for t, s in jobs}
+    pending = list(jobs_of)
+    while pending:
+        done, pending = ray.wait(pending, num_returns=1)
+        try:
+            yield ray.get(done[0])
+        except ray.exceptions.RayError as err:  # the worker died more often than max_retries
+            tgt, inputs = jobs_of[done[0]]
+            folder = Path(outpath) / model_name(tgt, inputs)
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "error.txt").write_text(f"{type(err).__name__}: {err}\n")
+            first = (str(err).strip().splitlines() or [""])[0]
+            yield {"model": folder.name, "Target": tgt.display, "Inputs": inputs.label, "status": "failed",
+                   "error": f"{type(err).__name__} after {cfg['max_retries']} retries: {first}"}
 
 
 def sweep(inpath, outpath, grid_name="quick", executor: str = "local", address: str | None = None,
@@ -251,17 +304,40 @@ def sweep(inpath, outpath, grid_name="quick", executor: str = "local", address: 
     outpath.mkdir(parents=True, exist_ok=True)
     _check_finished(jobs, cfg, outpath, overwrite)
     cache = build_cache(load_dataset(inpath), cfg["side"], progress=progress)
-    (outpath / "sweep.json").write_text(json.dumps({"inpath": str(inpath), "grid": str(grid_name),
-                                                    "executor": executor, "config": cfg}, indent=1))
+    atomic_write(outpath / "sweep.json", json.dumps({"inpath": str(inpath), "grid": str(grid_name),
+                                                     "executor": executor, "config": cfg}, indent=1))
+    driver = uuid.uuid4().hex  # this command: its workers' claims are its own
+    job_of = {model_name(t, s): (t, s) for t, s in jobs}
+    run = _run_local if executor == "local" else _run_ray
+    poll = min(2.0, cfg["claim_timeout"] / 10)
+    records, todo, told = [], list(jobs), False
     bar = tqdm(total=len(jobs), desc="models", unit="model", disable=not progress)
-    runner = (_run_local(jobs, str(cache.path), cfg, str(outpath), bar, overwrite) if executor == "local"
-              else _run_ray(jobs, str(cache.path), cfg, str(outpath), bar, address, overwrite))
-    records = []
-    with bar:  # closed on Ctrl-C too, so the closing line stands alone
-        for rec in runner:
-            records.append(rec)
-            if rec["status"] == "failed":
-                tqdm.write(f"model {rec['model']} failed: {rec['error']} (see {outpath / rec['model'] / 'error.txt'})")
+    session = _ray_session(address) if executor == "ray" else nullcontext()
+    with bar, session:  # the bar closed on Ctrl-C too, so the closing line stands alone
+        while todo:
+            waiting = []
+            for rec in run(todo, str(cache.path), cfg, str(outpath), overwrite, driver):
+                if rec["status"] == "claimed":
+                    waiting.append(job_of[rec["model"]])
+                    continue
+                if rec.get("note"):
+                    tqdm.write(rec["note"], file=sys.stderr)
+                if rec["status"] == "disk full":
+                    raise DiskFullError(rec["error"])
+                if rec["status"] == "failed":
+                    tqdm.write(f"model {rec['model']} failed: {rec['error']} "
+                               f"(see {outpath / rec['model'] / 'error.txt'})")
+                records.append(rec)
+                bar.set_postfix_str(rec["model"])
+                bar.update()
+            if waiting and not told:
+                tqdm.write(f"{len(waiting)} model(s) are being trained by another worker on {outpath} (claims in "
+                           f"{outpath / '.claims'}); they are read back when finished, or taken over when their "
+                           f"claim's heartbeat stops for {cfg['claim_timeout']:.0f} s.", file=sys.stderr)
+                told = True
+            if waiting:
+                time.sleep(poll)
+            todo = waiting
     return gather(outpath, records, jobs)
 
 
@@ -277,12 +353,12 @@ def gather(outpath, records, jobs) -> pd.DataFrame:
         table = table[cols + [c for c in table.columns if c not in cols]]
     else:
         table = pd.DataFrame(columns=cols)
-    table.to_csv(outpath / "metrics_all.csv", index=False)
+    atomic_write(outpath / "metrics_all.csv", table.to_csv(index=False))
     test = table[table["Mode"] == "Test"].reset_index(drop=True) if len(table) else table
-    test.to_csv(outpath / "metrics_comparison_test.csv", index=False)
+    atomic_write(outpath / "metrics_comparison_test.csv", test.to_csv(index=False))
     log = pd.DataFrame([{k: r.get(k) for k in ("model", "Target", "Inputs", "status", "seconds", "error")}
                         for r in records])
-    log.to_csv(outpath / "sweep_log.csv", index=False)
-    log[log["status"] == "failed"][["model", "Target", "Inputs", "error"]].to_csv(outpath / "failures.csv",
-                                                                                  index=False)
+    atomic_write(outpath / "sweep_log.csv", log.to_csv(index=False))
+    failures = log[log["status"] == "failed"][["model", "Target", "Inputs", "error"]]
+    atomic_write(outpath / "failures.csv", failures.to_csv(index=False))
     return test

@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -33,13 +34,14 @@ from legibility.data.cache import Cache
 from legibility.data.model_data import ModelData, epoch_order
 from legibility.errors import LegibilityError
 from legibility.evaluation import evaluate_model, predict_rows
+from legibility.files import DamagedFileError, atomic_write, damage, file_record, read_json
 from legibility.linear import start_linear_path
 from legibility.model import FusedModel, autocast, loss_function, preset, to_device
 from legibility.predict import predictor_state
 from legibility.study import InputSet, Target, metadata_columns, resolve_inputs
 
-__all__ = ["TrainConfig", "learning_rate", "model_data", "network_settings", "run_settings",
-           "settings_differences", "train_model"]
+__all__ = ["TrainConfig", "identity_differences", "learning_rate", "model_data", "model_identity", "network_settings",
+           "read_done", "run_settings", "settings_differences", "train_model"]
 
 
 def model_data(cache: Cache, cfg: TrainConfig, tgt: Target | None = None, inputs: InputSet | None = None) -> ModelData:
@@ -54,10 +56,11 @@ def model_data(cache: Cache, cfg: TrainConfig, tgt: Target | None = None, inputs
 
 # ----------------------------------------------------------------------------- settings and checkpoints
 
-# Fields of TrainConfig that leave the trained model unchanged, and those the model folder's
-# name already holds: neither is compared when a finished model is met again.
-_NOT_SETTINGS = ("progress", "tensorboard", "num_workers")
-_IN_FOLDER_NAME = ("target", "inputs", "metadata_blocks")
+# Fields of TrainConfig that leave the trained weights as they are: where and how fast a model
+# runs, and what it shows while it does. The target and inputs enter as the leakage rule resolves them.
+_NOT_WEIGHTS = ("device", "num_workers", "progress", "tensorboard")
+_AS_RESOLVED = ("target", "inputs", "metadata_blocks")
+_IN_FOLDER_NAME = ("target", "inputs")
 
 
 # Fields of ModelConfig that a model's target and inputs decide (its folder's name holds them), and
@@ -66,45 +69,95 @@ _NOT_NETWORK = ("use_volumes", "use_connectivity", "use_metadata", "in_channels"
                 "n_outputs", "channels_last")
 
 
-def network_settings(cfg: TrainConfig) -> dict:
-    """The network ``cfg`` trains: its preset at its side with ``cfg.model``'s overrides, less what
-    the model's data decide. Recorded so that a model trained under an earlier version of a preset
-    is not taken for one of today's."""
-    net = preset(cfg.preset, side=cfg.side, **cfg.model).to_dict()
+def network_settings(cfg: TrainConfig, side: int | None = None) -> dict:
+    """The network ``cfg`` trains: its preset at ``side`` (default ``cfg.side``) with ``cfg.model``'s
+    overrides, less what the model's data decide. Recorded so that a model trained under an earlier
+    version of a preset is not taken for one of today's."""
+    net = preset(cfg.preset, side=side or cfg.side, **cfg.model).to_dict()
     return {k: v for k, v in net.items() if k not in _NOT_NETWORK}
 
 
-def run_settings(cfg: TrainConfig, all_fields: bool = False) -> dict:
-    """The settings a model was trained with, as written to its ``done.json``: ``cfg``'s fields and
-    the ``network`` (with ``all_fields``, also those that leave the model unchanged, as its
-    predictor keeps them)."""
-    out = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()
-           if all_fields or k not in _NOT_SETTINGS}
+def model_identity(cfg: TrainConfig, side: int | None = None) -> dict:
+    """Everything that decides a model's trained weights, and nothing that does not.
+
+    The one record of what a model is: kept in its checkpoints (compared when it resumes) and
+    in its ``done.json`` (compared when a finished model is met again).
+
+    Parameters
+    ----------
+    cfg : TrainConfig
+        The model's settings. The device, the loader workers, the progress bar and TensorBoard
+        are left out: a model trained on a GPU is the same model when read back on a CPU.
+    side : int, optional
+        The side of the cache the model is built at; default ``cfg.side``.
+
+    Returns
+    -------
+    dict
+        JSON-ready: the target's key and the input set's label after the leakage rule, every
+        other training field, the side, and the ``network`` (:func:`network_settings`).
+    """
+    tgt, inputs = resolve_inputs(cfg.target, cfg.inputs, cfg.metadata_blocks)
+    out = {"target": tgt.key, "inputs": inputs.label}
+    out.update({k: v for k, v in asdict(cfg).items() if k not in (*_NOT_WEIGHTS, *_AS_RESOLVED)})
+    out["side"] = side or cfg.side
+    out["network"] = network_settings(cfg, out["side"])
+    return json.loads(json.dumps(out))  # tuples as lists: as it reads back from done.json
+
+
+def run_settings(cfg: TrainConfig) -> dict:
+    """Every field of ``cfg`` and the ``network``, as a model's predictor keeps them."""
+    out = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()}
     out["network"] = network_settings(cfg)
     return out
 
 
-def settings_differences(folder, cfg: TrainConfig) -> list[str] | None:
-    """How ``cfg`` differs from the settings in ``folder/done.json``, as ``"epochs 3 (now 5)"``
-    phrases; ``[]`` when they are the same; None when the file records no settings (a model
-    trained by an earlier version)."""
-    done = json.loads((Path(folder) / "done.json").read_text())
-    if "settings" not in done:
-        return None
-    now, then = run_settings(cfg), done["settings"]
-    out = [f"{k} {then.get(k)!r} (now {now[k]!r})" for k in now
-           if k not in (*_IN_FOLDER_NAME, "network") and then.get(k) != now[k]]
+def identity_differences(then: dict, now: dict) -> list[str]:
+    """How identity ``now`` differs from ``then`` (both :func:`model_identity`), as
+    ``"epochs 3 (now 5)"`` phrases; ``[]`` when they are the same."""
+    out = [f"{k} {then.get(k)!r} (now {v!r})" for k, v in now.items()
+           if k not in (*_IN_FOLDER_NAME, "network") and then.get(k) != v]
     if "network" not in then:
-        out.append(f"the network is not recorded (trained by an earlier version; the {cfg.preset} preset "
-                   f"may have changed since)")
+        out.append("the network is not recorded (trained by an earlier version; the preset may have changed since)")
     else:
         out += [f"network {k} {then['network'].get(k)!r} (now {v!r})" for k, v in now["network"].items()
                 if then["network"].get(k) != v]
     return out
 
 
-def _refuse_finished(out: Path, cfg: TrainConfig):
-    diff = settings_differences(out, cfg)
+def read_done(folder) -> dict | None:
+    """A model folder's ``done.json`` when it is there and whole, with its ``metrics.csv`` as recorded
+    in it; None when the model is not finished.
+
+    Raises
+    ------
+    DamagedFileError
+        Naming the file, when ``done.json`` is unreadable or ``metrics.csv`` is not as it was written.
+    """
+    path = Path(folder) / "done.json"
+    if not path.exists():
+        return None
+    done = read_json(path)
+    for name, record in done.get("files", {}).items():
+        problem = damage(Path(folder) / name, record)
+        if problem:
+            raise DamagedFileError(f"{Path(folder) / name} of the finished model {Path(folder).name} is damaged: "
+                                   f"{problem}.")
+    return done
+
+
+def settings_differences(folder, cfg: TrainConfig, side: int | None = None) -> list[str] | None:
+    """How ``cfg`` (its model built at ``side``) differs from the identity in ``folder/done.json``,
+    as :func:`identity_differences`; None when the file records none (a model trained by an
+    earlier version)."""
+    done = read_done(folder)
+    if done is None or "settings" not in done:
+        return None
+    return identity_differences(done["settings"], model_identity(cfg, side))
+
+
+def _refuse_finished(out: Path, cfg: TrainConfig, side: int):
+    diff = settings_differences(out, cfg, side)
     if diff is None:
         how = "by an earlier version that did not record its settings"
     elif diff:
@@ -115,14 +168,77 @@ def _refuse_finished(out: Path, cfg: TrainConfig):
                           f"(or go on training it), --overwrite to train it afresh, or another --outpath.")
 
 
-def _identity(cfg: TrainConfig, tgt: Target, inputs: InputSet) -> dict:
-    return {"target": tgt.key, "inputs": inputs.label, "preset": cfg.preset, "side": cfg.side,
-            "seed": cfg.seed, "batch_size": cfg.batch_size, "lr": cfg.lr, "diagnostic": cfg.diagnostic,
-            "data_size": cfg.data_size or 0, "weight_decay": cfg.weight_decay, "schedule": cfg.schedule,
-            "warmup_epochs": cfg.warmup_epochs, "ema": cfg.ema, "augment": cfg.augment,
-            "epochs": cfg.epochs if cfg.schedule == "cosine" else None,  # the cosine's length
-            "model": json.dumps(cfg.model, sort_keys=True),
-            "network": json.dumps(network_settings(cfg), sort_keys=True)}
+def _say(message: str):
+    print(message, file=sys.stderr, flush=True)
+
+
+def _usable_done(out: Path) -> bool:
+    """Whether ``out`` holds a finished model whose ``done.json`` reads back; a damaged one is named
+    and removed, so that the model is finished again from its checkpoint."""
+    try:
+        return read_done(out) is not None
+    except DamagedFileError as err:
+        _say(f"{err} The model {out.name} is finished again from its last checkpoint (or trained afresh).")
+        (out / "done.json").unlink(missing_ok=True)
+        return False
+
+
+def _resume_point(out: Path, ident: dict, overwrite: bool) -> tuple[dict | None, dict | None]:
+    """Where a model goes on from: ``(checkpoint, best state)``, ``(None, None)`` for a fresh start.
+
+    ``last.pt`` when it is whole and of this model (one of another model is refused, or with
+    ``overwrite`` dropped). A damaged ``last.pt`` is named and the model restarts from
+    ``best_model.pt`` (its weights, a fresh optimiser, from the epoch after the best) when that is
+    whole and of this model, else from scratch, saying which. A damaged ``best_model.pt`` restarts
+    it from scratch."""
+    last, best = out / "last.pt", out / "best_model.pt"
+    if not last.exists():
+        return None, None
+    try:
+        ck = load_checkpoint(last)
+    except DamagedFileError as err:
+        ck = _from_best(out, ident, str(err))
+        return ck, (ck["model"] if ck else None)
+    if ck.get("identity") != ident:
+        if not overwrite:
+            diff = ", ".join(identity_differences(ck.get("identity") or {}, ident))
+            raise LegibilityError(f"Checkpoint {last} of model {out.name} belongs to another run: {diff}. Use another "
+                                  f"--outpath, drop --restore, or --overwrite to train afresh.")
+        return None, None
+    if not best.exists():
+        return ck, None
+    try:
+        return ck, load_checkpoint(best)["model"]
+    except DamagedFileError as err:
+        _say(f"{err}: model {out.name} restarts from scratch (its best weights "
+             f"are lost).")
+        return None, None
+
+
+def _from_best(out: Path, ident: dict, problem: str) -> dict | None:
+    """A checkpoint rebuilt from ``best_model.pt`` after ``last.pt`` was found damaged (``problem``), or
+    None (from scratch); says which."""
+    best = out / "best_model.pt"
+    try:
+        state = load_checkpoint(best) if best.exists() else None
+    except DamagedFileError:
+        state = None
+    if state is None or state.get("identity") != ident:
+        _say(f"{problem}: model {out.name} restarts from scratch (no whole best_model.pt of this model beside it).")
+        return None
+    epoch = int(state["best_epoch"])
+    history = []
+    if (out / "training_progress.csv").exists():
+        try:
+            history = pd.read_csv(out / "training_progress.csv").to_dict("records")[:epoch + 1]
+        except (OSError, ValueError, pd.errors.ParserError):
+            history = []
+    if len(history) != epoch + 1:
+        _say(f"{problem}: model {out.name} restarts from scratch (its training history is not readable).")
+        return None
+    _say(f"{problem}: model {out.name} restarts from {best} (epoch {epoch}'s weights, a fresh optimiser).")
+    return {"identity": ident, "model": state["model"], "ema": state["model"], "optimizer": None, "epoch": epoch,
+            "history": history, "best_val": float(history[-1]["val_loss"]), "best_epoch": epoch, "bad_epochs": 0}
 
 
 def learning_rate(cfg: TrainConfig, epoch: float) -> float:
@@ -185,9 +301,11 @@ def _batches(data: ModelData, chunks, seeds, cfg: TrainConfig):
 def train_model(cache: Cache, cfg: TrainConfig, outpath, restore: bool = False, overwrite: bool = False) -> dict:
     """Train one model; write its outputs to ``outpath/<model_name>/``; return its test row.
 
-    A folder holding a finished model (``done.json``) is refused unless ``restore`` (resume: read
-    it back, or train on to more epochs) or ``overwrite`` (start afresh); the refusal names the
-    settings that differ. With ``overwrite`` a checkpoint of other settings is discarded too.
+    A folder holding a finished model (``done.json``) is refused unless ``restore`` (read it back)
+    or ``overwrite`` (start afresh); the refusal names the settings that differ. With ``restore`` a
+    half-trained model resumes from its last checkpoint when that is of the same
+    :func:`model_identity` (one of another is refused, or with ``overwrite`` discarded); a damaged
+    checkpoint is named and the model restarts from its best one or from scratch, saying which.
     ``training_progress.csv`` is rewritten after every epoch, so a running model can be watched.
     """
     import shutil
@@ -198,11 +316,14 @@ def train_model(cache: Cache, cfg: TrainConfig, outpath, restore: bool = False, 
 
     tgt, inputs = resolve_inputs(cfg.target, cfg.inputs, cfg.metadata_blocks)
     out = Path(outpath) / model_name(tgt, inputs)
-    if (out / "done.json").exists() and not restore:
+    ident = model_identity(cfg, cache.side)
+    if _usable_done(out) and not restore:
         if not overwrite:
-            _refuse_finished(out, cfg)
+            _refuse_finished(out, cfg, cache.side)
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
+    for half_written in out.glob("*.tmp*"):  # left by a killed run; in a sweep this model is ours (its claim)
+        half_written.unlink(missing_ok=True)
     device = cfg.device
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise LegibilityError(f"--device {device} asked for, but torch sees no CUDA GPU; use --device cpu.")
@@ -212,16 +333,8 @@ def train_model(cache: Cache, cfg: TrainConfig, outpath, restore: bool = False, 
                   use_connectivity=data.conn is not None, use_metadata=bool(inputs.blocks),
                   in_channels=max(len(data.channels), 1), n_edges=data.n_edges(),
                   n_metadata=len(metadata_columns(tgt)), n_outputs=2 if tgt.is_binary else 1, **cfg.model)
-    ident = _identity(cfg, tgt, inputs)
     last, best_path = out / "last.pt", out / "best_model.pt"
-    ck = load_checkpoint(last) if restore and last.exists() else None
-    if ck is not None and ck.get("identity") != ident:
-        if not overwrite:
-            theirs = ck.get("identity") or {}
-            diff = ", ".join(f"{k} {theirs.get(k)!r} (now {v!r})" for k, v in ident.items() if theirs.get(k) != v)
-            raise LegibilityError(f"Checkpoint {last} belongs to another run: {diff}. Use another --outpath, "
-                                  f"drop --restore, or --overwrite to train afresh.")
-        ck = None
+    ck, best_state = _resume_point(out, ident, overwrite) if restore else (None, None)
     model = FusedModel(mcfg)
     if ck is None and mcfg.linear_path_start == "peer" and model.linear_path is not None:
         start_linear_path(model, data)  # not when resuming: the checkpoint holds the state
@@ -231,16 +344,14 @@ def train_model(cache: Cache, cfg: TrainConfig, outpath, restore: bool = False, 
     judged = ema if ema is not None else model
     loss_fn = loss_function(tgt.is_binary)
     history, start, best_val, best_epoch, bad = [], 0, float("inf"), -1, 0
-    best_state = None
     if ck is not None:
         model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
+        if ck["optimizer"] is not None:  # None: restarted from best_model.pt, with a fresh optimiser
+            opt.load_state_dict(ck["optimizer"])
         if ema is not None:
             ema.load_state_dict(ck["ema"])
         history, start = ck["history"], ck["epoch"] + 1
         best_val, best_epoch, bad = ck["best_val"], ck["best_epoch"], ck["bad_epochs"]
-        if best_path.exists():
-            best_state = load_checkpoint(best_path)["model"]
     writer = None
     if cfg.tensorboard:
         try:
@@ -288,7 +399,7 @@ def train_model(cache: Cache, cfg: TrainConfig, outpath, restore: bool = False, 
         if val_loss < best_val:
             best_val, best_epoch, bad = val_loss, epoch, 0
             best_state = copy.deepcopy(judged.state_dict())
-            atomic_save(predictor_state(judged, data, mcfg, run_settings(cfg, all_fields=True), best_epoch),
+            atomic_save({**predictor_state(judged, data, mcfg, run_settings(cfg), best_epoch), "identity": ident},
                         best_path)
         else:
             bad += 1
@@ -307,7 +418,8 @@ def train_model(cache: Cache, cfg: TrainConfig, outpath, restore: bool = False, 
     minutes = (history[-1]["seconds"] if history else 0.0) / 60
     atomic_csv(pd.DataFrame(history), out / "training_progress.csv")
     row = evaluate_model(judged, data, out, minutes, device, cfg.batch_size, cfg.seed, history)
-    (out / "done.json").write_text(json.dumps({"finished": time.strftime("%Y-%m-%d %H:%M:%S"),
-                                               "settings": run_settings(cfg)}, indent=1))
+    done = {"finished": time.strftime("%Y-%m-%d %H:%M:%S"), "device": device, "settings": ident,
+            "files": {"metrics.csv": file_record(out / "metrics.csv")}}  # read_done checks it against this
+    atomic_write(out / "done.json", json.dumps(done, indent=1))
     return row
 

@@ -256,3 +256,33 @@ def test_dashboard_in_a_real_browser(published, tmp_path):
         browser.close()
     assert errors == []
     assert all(u.startswith("file://") for u in requests), requests
+
+
+def test_dashboard_shows_markup_in_names_as_text_and_runs_none_of_it(published, tmp_path):
+    """A name holding markup (here an input set's) is shown as the text it is; its script never runs."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    exe = _chromium()
+    if exe is None:
+        pytest.skip("no chromium on this machine (.ci/run installs it)")
+    from legibility.dashboard import write_dashboard
+    from legibility.networks import performance_graph
+
+    evil = "<img src=x onerror=\"document.title='ran'\">"
+    metrics = published.copy()
+    metrics["Inputs"] = metrics["Inputs"].astype(str) + " " + evil
+    page_path = write_dashboard(metrics, {f"Graph {evil}": performance_graph(published)}, tmp_path / "dashboard.html")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=exe, args=["--no-sandbox"])
+        page = browser.new_page()
+        page.goto(page_path.as_uri())
+        page.hover('circle[data-target="Age"]')
+        tip = page.locator("#tooltip")
+        assert evil in tip.inner_text()
+        page.click('circle[data-target="Sex (Male)"]')
+        details = page.locator("#details")
+        assert evil in details.inner_text()
+        assert page.locator("h2", has_text=f"Graph {evil}").count() == 1
+        assert page.locator("img").count() == 0  # no element was made of a name
+        page.wait_for_timeout(200)  # an onerror handler would have run by now
+        assert page.title() != "ran"
+        browser.close()

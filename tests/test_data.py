@@ -191,6 +191,33 @@ def test_cache_reused_then_rebuilt_on_change(cohort):
     assert build_cache(ds, 64, progress=False).path not in (c1.path, c2.path)  # option change
 
 
+def truncate(path):
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def overwrite_middle(path):  # same size, other bytes: only the checksum tells
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2: len(data) // 2 + 64] = bytes(64)
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(("damage", "name"), [(truncate, "t1.npy"), (overwrite_middle, "connectivity.npy")])
+def test_a_damaged_cache_file_is_named_and_the_cache_rebuilt(cohort, capsys, damage, name):
+    ds = load_dataset(cohort)
+    c = build_cache(ds, 32, progress=False)
+    whole = (c.path / name).read_bytes()
+    t1, conn = np.asarray(c.volumes("t1")).copy(), np.asarray(c.connectivity()).copy()
+    damage(c.path / name)
+    capsys.readouterr()
+    again = build_cache(ds, 32, progress=False)
+    assert f"{c.path / name} is damaged" in capsys.readouterr().err
+    assert again.path == c.path
+    assert (again.path / name).read_bytes() == whole
+    np.testing.assert_array_equal(again.volumes("t1"), t1)
+    np.testing.assert_array_equal(again.connectivity(), conn)
+    assert [p.name for p in (cohort / "_cache").iterdir() if p.name.startswith(".")] == []
+
+
 def test_interrupted_build_leaves_nothing_in_use(cohort, monkeypatch):
     ds = load_dataset(cohort)
     calls = {"n": 0}

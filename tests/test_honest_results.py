@@ -124,6 +124,28 @@ def test_cached_ceilings_are_recomputed_after_a_generator_edit(monkeypatch, tmp_
     assert len(calls) == 2
 
 
+@pytest.mark.parametrize("damage", ["edit", "truncate"])
+def test_a_damaged_ceilings_cache_is_named_and_computed_again(monkeypatch, tmp_path, capsys, damage):
+    monkeypatch.setenv("LEGIBILITY_CACHE", str(tmp_path))
+    calls = []
+
+    def fake(n, seed, progress):
+        calls.append(n)
+        return pd.DataFrame({"Target": ["Age", "Hb"], "r2": [0.5 + len(calls), 0.25]})
+
+    monkeypatch.setattr(gt, "ceilings", fake)
+    assert gt.cached_ceilings(n=100).r2.iloc[0] == 1.5
+    (path,) = tmp_path.glob("ground_truth-*.csv")
+    text = path.read_text()
+    path.write_text(text.replace("1.5", "9.5") if damage == "edit" else text[: len(text) // 2])
+    capsys.readouterr()
+    assert gt.cached_ceilings(n=100).r2.tolist() == [2.5, 0.25]  # computed again, not read from the damaged file
+    assert f"The ceilings cache {path} is damaged" in capsys.readouterr().err
+    assert len(calls) == 2
+    assert gt.cached_ceilings(n=100).r2.iloc[0] == 2.5  # and the new file is whole
+    assert len(calls) == 2
+
+
 @pytest.fixture(scope="module")
 def reference():
     return gt.reference_sample(n=10_000, seed=5)

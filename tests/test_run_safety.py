@@ -168,3 +168,41 @@ def test_tensorboard_logs_are_written(cache, tmp_path):
     train_model(cache, cfg(epochs=2, tensorboard=True), tmp_path)
     events = list((tmp_path / "hb__meta-c-d-p" / "tensorboard").rglob("events.out.tfevents.*"))
     assert events
+
+
+def two_model_grid(tmp_path):
+    grid = tmp_path / "grid.csv"
+    pd.DataFrame([("Hb", "Non-imaging data (C + D + P)"), ("Worry", "Non-imaging data (C)")],
+                 columns=["Target", "Inputs"]).to_csv(grid, index=False)
+    return grid
+
+
+def test_a_sweep_trained_on_one_device_is_read_back_on_another(tiny_cohort, tmp_path):
+    grid, out = two_model_grid(tmp_path), tmp_path / "sweep"
+    sweep(tiny_cohort, out, grid, config=SweepConfig(epochs=1, batch_size=8, device="cpu", torch_threads=1),
+          progress=False)
+    stamps = {p.parent.name: p.read_text() for p in out.glob("*/done.json")}
+    elsewhere = SweepConfig(epochs=1, batch_size=8, device="cuda:1", num_workers=2, torch_threads=1)
+    sweep(tiny_cohort, out, grid, config=elsewhere, progress=False)  # no GPU needed: nothing is trained
+    assert set(pd.read_csv(out / "sweep_log.csv").status) == {"skipped"}
+    assert {p.parent.name: p.read_text() for p in out.glob("*/done.json")} == stamps
+
+
+@pytest.mark.parametrize("damaged", ["done.json", "metrics.csv"])
+def test_a_damaged_file_of_a_finished_model_is_named_and_the_model_finished_again(tiny_cohort, tmp_path, capsys,
+                                                                                   damaged):
+    grid, out = two_model_grid(tmp_path), tmp_path / "sweep"
+    config = SweepConfig(epochs=2, batch_size=8, torch_threads=1)
+    sweep(tiny_cohort, out, grid, config=config, progress=False)
+    before = pd.read_csv(out / "metrics_all.csv")
+    path = out / "worry__meta-c" / damaged
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    capsys.readouterr()
+    sweep(tiny_cohort, out, grid, config=config, progress=False)
+    assert f"{path}" in capsys.readouterr().err
+    log = pd.read_csv(out / "sweep_log.csv").set_index("model").status
+    assert log.to_dict() == {"hb__meta-c-d-p": "skipped", "worry__meta-c": "trained"}
+    assert progress_of(out / "worry__meta-c").epoch.tolist() == [0, 1]  # from its checkpoint: no epoch again
+    after = pd.read_csv(out / "metrics_all.csv")
+    timing = ["Training time (mins)"]
+    pd.testing.assert_frame_equal(after.drop(columns=timing), before.drop(columns=timing), atol=1e-6)

@@ -122,3 +122,110 @@ def test_ray_gives_the_same_models_and_metrics_as_local(tiny_cohort, tmp_path, g
     assert (on_ray[text].astype(str).to_numpy() == local[text].astype(str).to_numpy()).all()
     info = json.loads((tmp_path / "ray" / "sweep.json").read_text())
     assert info["executor"] == "ray"
+
+
+def sweep_command(inpath, out, grid_file, *extra):
+    return [sys.executable, "-m", "legibility.cli", "sweep", "--inpath", str(inpath), "--outpath", str(out),
+            "--grid", str(grid_file), "--epochs", "1", "--patience", "1", "--batch_size", "8", "--side", "32",
+            "--torch_threads", "1", *extra]
+
+
+def trained_and_read_back(stdout: str) -> tuple[int, int]:
+    """The counts in the sweep command's closing line."""
+    import re
+
+    found = re.search(r"\((\d+) trained, (\d+) read back\)", stdout)
+    assert found, stdout
+    return int(found[1]), int(found[2])
+
+
+def without_timing(table):
+    return table.drop(columns=["Training time (mins)"])
+
+
+def test_two_sweeps_on_one_outpath_train_every_model_once(tiny_cohort, tmp_path, grid_file):
+    single = tmp_path / "single"
+    assert subprocess.run(sweep_command(tiny_cohort, single, grid_file), cwd=ROOT, capture_output=True).returncode == 0
+    out = tmp_path / "shared"
+    drivers = [subprocess.Popen(sweep_command(tiny_cohort, out, grid_file), cwd=ROOT, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    ended = [d.communicate(timeout=600) for d in drivers]
+    assert [d.returncode for d in drivers] == [0, 0], [e[1][-2000:] for e in ended]
+    counts = [trained_and_read_back(stdout) for stdout, _ in ended]
+    assert sum(trained for trained, _ in counts) == len(GRID_ROWS)  # each model trained by one driver only
+    assert all(trained + read == len(GRID_ROWS) for trained, read in counts)  # each driver gathered all
+    for name in ("metrics_all.csv", "metrics_comparison_test.csv"):
+        pd.testing.assert_frame_equal(without_timing(pd.read_csv(out / name)),
+                                      without_timing(pd.read_csv(single / name)), atol=1e-6)
+    assert not list((out / ".claims").iterdir())  # every claim released
+
+
+def test_a_live_claim_is_waited_for_and_a_stale_one_taken_over_saying_so(tiny_cohort, tmp_path, grid_file, capsys):
+    import socket
+    import threading
+
+    out = tmp_path / "sweep"
+    claims = out / ".claims"
+    claims.mkdir(parents=True)
+    dead_pid = 2**22 + 17  # above the kernel's pid limit: no process has it
+    (claims / "age__connectivity.json").write_text(json.dumps(
+        {"host": socket.gethostname(), "pid": dead_pid, "driver": "another", "token": "a", "start": time.time(),
+         "heartbeat": time.time()}))
+    elsewhere = claims / "hypertension__meta-c-p-s.json"
+    others_done = [out / "sex__t1-flair" / "done.json", out / "age__connectivity" / "done.json"]
+
+    def live_holder():  # a worker on another node: beats until the other models are done, then dies
+        while not all(p.exists() for p in others_done):
+            elsewhere.write_text(json.dumps({"host": "node-elsewhere", "pid": 1, "driver": "another", "token": "h",
+                                             "start": 0.0, "heartbeat": time.time()}))
+            time.sleep(0.3)
+
+    holder = threading.Thread(target=live_holder, daemon=True)
+    holder.start()
+    while not elsewhere.exists():
+        time.sleep(0.05)
+    config = SweepConfig(epochs=1, patience=1, batch_size=8, side=32, torch_threads=1, claim_timeout=3)
+    test = sweep(tiny_cohort, out, grid_file, config=config, progress=False)
+    holder.join()
+    err = capsys.readouterr().err
+    assert f"took over the claim on age__connectivity (host {socket.gethostname()}, pid {dead_pid}" in err
+    assert f"its process {dead_pid} on this host no longer runs" in err
+    assert "1 model(s) are being trained by another worker" in err  # hypertension, while its holder beat
+    assert "took over the claim on hypertension__meta-c-p-s (host node-elsewhere, pid 1" in err
+    assert "more than the 3 s timeout" in err
+    assert len(test) == len(GRID_ROWS)
+    assert set(pd.read_csv(out / "sweep_log.csv").status) == {"trained"}
+    assert not list(claims.iterdir())
+
+
+def test_a_sweep_killed_again_and_again_gathers_what_an_uninterrupted_run_does(tiny_cohort, tmp_path):
+    """The short version of benchmarks/chaos.py: three SIGKILLs (one as a file is being written)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("chaos", ROOT / "benchmarks" / "chaos.py")
+    chaos = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(chaos)
+    result = chaos.chaos(tiny_cohort, tmp_path, kills=3, seed=1, grid_rows=GRID_ROWS)
+    assert len(result["kills"]) == 3
+    assert result["max_difference"] <= 1e-6  # chaos.compare has checked rows, columns and text too
+
+
+def test_a_claim_left_mid_takeover_by_a_killed_worker_is_taken_over(tmp_path):
+    import socket
+
+    from legibility.claims import claim_model
+
+    claims = tmp_path / ".claims"
+    claims.mkdir()
+    gone = {"host": socket.gethostname(), "driver": "d", "start": time.time(), "heartbeat": time.time()}
+    (claims / "m.json").write_text(json.dumps({**gone, "pid": 2**22 + 17, "token": "a"}))
+    # a worker killed in the middle of taking the claim over left its lock
+    (claims / "m.json.takeover").write_text(json.dumps({**gone, "pid": 2**22 + 19, "token": "b"}))
+    claim, note = claim_model(tmp_path, "m", "this-driver", timeout=600)
+    assert claim is not None, note
+    assert f"process {2**22 + 17} on this host no longer runs" in note
+    again, why = claim_model(tmp_path, "m", "another-driver", timeout=600)  # now held by a live process
+    assert again is None
+    assert "being trained by another worker" in why
+    claim.release()
+    assert not list(claims.iterdir())

@@ -140,12 +140,67 @@ def test_killed_mid_epoch_then_restored_equals_uninterrupted(cache, tmp_path, mo
     assert hist.epoch.tolist() == [0, 1, 2, 3]
 
 
-def test_corrupt_checkpoint_is_named(cache, tmp_path):
-    train_model(cache, cfg(epochs=1), tmp_path)
-    last = tmp_path / "age__t1-flair" / "last.pt"
-    last.write_bytes(b"garbage")
-    with pytest.raises(LegibilityError, match=f"Checkpoint {last} is corrupt"):
-        train_model(cache, cfg(epochs=2), tmp_path, restore=True)
+def interrupt_in_third_epoch(cache, config, outpath, monkeypatch):
+    """Train ``config`` until the middle of its third epoch, as a kill would stop it there."""
+    real = ModelData.batch
+    calls = {"n": 0}
+
+    def dying(self, rows, **kw):
+        calls["n"] += 1
+        if calls["n"] == 12:
+            raise KeyboardInterrupt
+        return real(self, rows, **kw)
+
+    monkeypatch.setattr(ModelData, "batch", dying)
+    with pytest.raises(KeyboardInterrupt):
+        train_model(cache, config, outpath)
+    monkeypatch.setattr(ModelData, "batch", real)
+
+
+def truncate(path):
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+@pytest.mark.parametrize(("damaged", "restart"), [
+    (("last.pt",), "from {best} (epoch"),
+    (("last.pt", "best_model.pt"), "from scratch (no whole best_model.pt"),
+    (("best_model.pt",), "from scratch (its best weights are lost)"),
+])
+def test_a_damaged_checkpoint_is_named_and_the_model_restarts_saying_from_where(cache, tmp_path, monkeypatch,
+                                                                                 capsys, damaged, restart):
+    interrupt_in_third_epoch(cache, cfg(epochs=4), tmp_path, monkeypatch)
+    folder = tmp_path / "age__t1-flair"
+    for name in damaged:
+        truncate(folder / name)
+    capsys.readouterr()
+    row = train_model(cache, cfg(epochs=4), tmp_path, restore=True)
+    err = capsys.readouterr().err
+    assert f"Checkpoint {folder / damaged[0]} is corrupt" in err
+    assert f"model age__t1-flair restarts {restart.format(best=folder / 'best_model.pt')}" in err
+    assert np.isfinite(row["MAE"])
+    assert pd.read_csv(folder / "training_progress.csv").epoch.tolist() == [0, 1, 2, 3]
+    assert (folder / "done.json").exists()
+
+
+def test_a_shuffled_images_checkpoint_is_never_resumed_as_a_real_one(cache, tmp_path, monkeypatch):
+    interrupt_in_third_epoch(cache, cfg(epochs=4, shuffle_images=True), tmp_path, monkeypatch)
+    with pytest.raises(LegibilityError, match=r"last.pt of model age__t1-flair belongs to another run: "
+                                              r"shuffle_images True \(now False\)"):
+        train_model(cache, cfg(epochs=4), tmp_path, restore=True)
+    train_model(cache, cfg(epochs=4, shuffle_images=True), tmp_path, restore=True)  # its own run resumes
+
+
+def test_the_identity_leaves_out_where_a_model_runs_and_records_the_side_it_is_built_at(cache, tmp_path):
+    from legibility.train import model_identity
+
+    here, there = cfg(device="cpu", num_workers=0), cfg(device="cuda:1", num_workers=4, progress=True)
+    assert model_identity(here, 32) == model_identity(there, 32)
+    for field in ("shuffle_images", "voxel_standardise", "patience"):
+        assert field in model_identity(here, 32)
+    train_model(cache, cfg(epochs=1, side=64), tmp_path)  # the cache is at 32: the model is built at 32
+    done = json.loads((tmp_path / "age__t1-flair" / "done.json").read_text())
+    assert done["settings"] == model_identity(cfg(epochs=1, side=64), 32)
+    assert done["settings"]["side"] == 32
 
 
 def test_mismatched_checkpoint_is_refused(cache, tmp_path):

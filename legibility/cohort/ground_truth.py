@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
+import sys
 
 import numpy as np
 import pandas as pd
@@ -41,6 +41,7 @@ from sklearn.linear_model import LogisticRegression
 
 from legibility.cohort.characteristics import LINKS, draw_latents, make_characteristics
 from legibility.cohort.information import MODALITIES, MODALITY_OF_INPUT, RHO2, observe
+from legibility.files import recorded_damage, write_recorded
 from legibility.metrics import bootstrap_se, score_binary, score_continuous
 from legibility.study import DOMAINS, METRIC_COLUMNS, TARGETS, InputSet, Target, grid
 
@@ -202,10 +203,11 @@ def cached_ceilings(n: int = 20_000, seed: int = 12345, progress: bool = False) 
 
     path = user_cache() / f"ground_truth-{generator_fingerprint(n, seed)}.csv"
     if path.exists():
-        return pd.read_csv(path)
+        problem = recorded_damage(path)
+        if problem is None:
+            return pd.read_csv(path)
+        print(f"The ceilings cache {path} {problem}; it is computed again.", file=sys.stderr, flush=True)
     table = ceilings(n=n, seed=seed, progress=progress)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    table.to_csv(tmp, index=False)
-    os.replace(tmp, path)
+    write_recorded(path, table.to_csv(index=False))
     return table

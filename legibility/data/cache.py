@@ -9,7 +9,9 @@ fitted. Connectivity values enter as they are.
 
 The cache folder's name holds a key of the sources (paths, sizes, modification times, the
 metadata) and the options (side, format version): a change makes a new cache. It is built in
-a temporary folder and renamed when complete, so an interrupted build is never used.
+a temporary folder and renamed when complete, so an interrupted build is never used. The size
+and SHA-256 of every file are recorded in its ``complete.json``; a cache whose files no longer
+match (truncated, overwritten) is named, set aside and built again.
 
 One validation path: :mod:`legibility.data.sources` decodes for both the build and
 :func:`verify_sources` (``legibility check``) decode with, so ``check`` refuses everything a
@@ -23,6 +25,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -35,6 +38,16 @@ from legibility.data.layout import ID, MODALITIES, Dataset, as_grid
 from legibility.data.problems import Problem, report_all
 from legibility.data.sources import connectivity_shape, load_matrix, load_volume, normalise_volume, resize_volume
 from legibility.errors import DataError
+from legibility.files import (
+    DamagedFileError,
+    DiskFullError,
+    atomic_write,
+    damage,
+    disk_full_message,
+    file_record,
+    is_disk_full,
+    read_json,
+)
 from legibility.study import IMAGING_KEYS, TARGETS
 
 __all__ = ["Cache", "build_cache", "cache_key", "mean_connectivity", "mean_volumes", "source_key", "verify_sources"]
@@ -77,9 +90,32 @@ def _verdict_path(ds: Dataset, root=None, key: str | None = None) -> Path:
 
 def _write_verdict(path: Path, info: dict):
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(info, indent=2))
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(info, indent=2))
+
+
+def _damaged_file(folder: Path) -> str | None:
+    """The first file of a complete cache that is not as recorded when it was built, as a phrase
+    naming it; None when all match (or none was recorded)."""
+    try:
+        recorded = read_json(folder / COMPLETE).get("files", {})
+    except DamagedFileError as err:
+        return str(err)
+    for name, record in recorded.items():
+        problem = damage(folder / name, record)
+        if problem:
+            return f"{folder / name} is damaged: {problem}"
+    return None
+
+
+def _set_aside(folder: Path, problem: str):
+    """Move a damaged cache out of the way (removed once no reader holds it open), saying why."""
+    print(f"The cache {folder} is not as it was built ({problem}); it is built again.", file=sys.stderr, flush=True)
+    aside = folder.with_name(f".damaged-{folder.name}-{os.getpid()}")
+    try:
+        os.replace(folder, aside)
+    except OSError:  # another process set it aside first
+        return
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 def verify_sources(ds: Dataset, root=None, workers: int | None = None, progress: bool = True) -> dict:
@@ -203,13 +239,28 @@ def _fill_volumes(ds, side, arr, modality, workers, bar):
             bar.update()
 
 
+def _array_file(path: Path, dtype, shape: tuple) -> np.ndarray:
+    """A new array file, mapped for writing, its whole size taken on the disk at once: a full disk
+    is an error here, not a crash (SIGBUS) when a page of the map is written later."""
+    arr = np.lib.format.open_memmap(path, "w+", dtype, shape)
+    with open(path, "r+b") as f:
+        os.posix_fallocate(f.fileno(), 0, path.stat().st_size)
+    return arr
+
+
+def _cache_bytes(n: int, side: int, shape: tuple | None) -> int:
+    """About what a cache of ``n`` participants at ``side`` takes on the disk."""
+    edges = shape[0] * (shape[0] - 1) // 2 if shape else 0
+    return n * (len(IMAGING_KEYS) * side**3 * 2 + edges * 4) + n * 200
+
+
 def _fill_connectivity(ds, tmp: Path, shape: tuple | None):
     col = ds.table["path_connectivity"].tolist()
     if shape is None:
         np.save(tmp / "connectivity.npy", np.zeros((len(col), 0), np.float32))
         return
     r = shape[0]
-    out = np.lib.format.open_memmap(tmp / "connectivity.npy", "w+", np.float32, (len(col), r * (r - 1) // 2))
+    out = _array_file(tmp / "connectivity.npy", np.float32, (len(col), r * (r - 1) // 2))
     iu = np.triu_indices(r, k=1)
     opened: dict[str, np.ndarray] = {}
     for i, ref in enumerate(col):
@@ -239,12 +290,16 @@ def build_cache(ds: Dataset, side: int = 64, root=None, workers: int | None = No
     key = cache_key(ds, side)
     final = root / f"side{side}-{key}"
     if (final / COMPLETE).exists():
-        return Cache.open(final)
+        problem = _damaged_file(final)
+        if problem is None:
+            return Cache.open(final)
+        _set_aside(final, problem)
     root.mkdir(parents=True, exist_ok=True)
     tmp = root / f".building-{key}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     t0 = time.perf_counter()
+    shape = None
     try:
         shape = connectivity_shape(ds)  # before the long part: refuses odd matrices at once
         n = len(ds.table)
@@ -252,7 +307,7 @@ def build_cache(ds: Dataset, side: int = 64, root=None, workers: int | None = No
         total = sum(int(ds.has(m).sum()) for m in IMAGING_KEYS)
         with tqdm(total=total, desc=f"cache {side}^3", unit="vol", disable=not progress) as bar:
             for m in IMAGING_KEYS:
-                arr = np.lib.format.open_memmap(tmp / f"{m}.npy", "w+", np.float16, (n, *(side,) * 3))
+                arr = _array_file(tmp / f"{m}.npy", np.float16, (n, *(side,) * 3))
                 _fill_volumes(ds, side, arr, m, workers, bar)
                 arr.flush()
                 del arr
@@ -265,8 +320,9 @@ def build_cache(ds: Dataset, side: int = 64, root=None, workers: int | None = No
         table.to_csv(tmp / "participants.csv", index=False)
         info = {"key": key, "side": side, "n": n, "source": str(ds.root), "id_column": ds.id_name,
                 "id_prefix": ds.id_prefix, "grids": ds.grids,
-                "format": FORMAT_VERSION, "seconds": round(time.perf_counter() - t0, 2)}
-        (tmp / COMPLETE).write_text(json.dumps(info, indent=2))
+                "format": FORMAT_VERSION, "seconds": round(time.perf_counter() - t0, 2),
+                "files": {f.name: file_record(f) for f in sorted(tmp.iterdir())}}  # _damaged_file checks these
+        atomic_write(tmp / COMPLETE, json.dumps(info, indent=2))
         try:
             os.replace(tmp, final)
         except OSError:  # another process finished the same cache first
@@ -274,8 +330,10 @@ def build_cache(ds: Dataset, side: int = 64, root=None, workers: int | None = No
         # every file was decoded by the checks `check` uses: record the verdict for it
         _write_verdict(_verdict_path(ds, root), {"key": source_key(ds), "volumes": total,
                                                  "matrices": int(ds.has("connectivity").sum()), "seconds": 0.0})
-    except BaseException:
+    except BaseException as err:
         shutil.rmtree(tmp, ignore_errors=True)
+        if is_disk_full(err):
+            raise DiskFullError(disk_full_message(final, _cache_bytes(len(ds.table), side, shape))) from err
         raise
     return Cache.open(final)
 
