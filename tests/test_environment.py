@@ -20,16 +20,16 @@ def test_lock_pins_every_package_and_cpu_torch():
     assert "torch==2.13.0" in lines
 
 
-def test_env_command_prints_what_a_run_uses(capsys):
+def test_env_command_prints_what_a_run_uses(capsys, tmp_path):
     import torch
 
     from legibility.cli import main
 
-    assert main(["env", "--inpath", "DATA"]) == 0
+    assert main(["env", "--inpath", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert f"torch      {torch.__version__}" in out
     assert f"torch uses {torch.get_num_threads()} threads" in out
-    assert "DATA/_cache" in out
+    assert f"{tmp_path}/_cache" in out
     if not torch.cuda.is_available():
         assert "none seen" in out
     if torch.version.cuda is None:
