@@ -345,7 +345,8 @@ def test_binary_field_as_text_names_its_coding(cohort):
     meta = pd.read_csv(mp, dtype={"biobank_id": str})
     meta["sex"] = np.where(meta.sex == 1, "M", "F")
     meta.to_csv(mp, index=False)
-    with pytest.raises(DataError, match=r"field 'sex' is '[MF]', not a number .* Write 0 or 1 \(1 = male, 0 otherwise\)"):
+    coding = r"field 'sex' is '[MF]', not a number .* Write 0 or 1 \(1 = male, 0 otherwise\)"
+    with pytest.raises(DataError, match=coding):
         load_dataset(cohort)
 
 
