@@ -111,7 +111,7 @@ def learner_by_share(n: int, side: int, seed: int, workers: int, shares=SHARES) 
             out = Path(tmp) / f"{world}-{share}"
             t0 = time.perf_counter()
             generate_cohort(out, n=n, side=side, seed=seed, regions=32, nodes=12, ceiling_n=20_000,
-                            progress=False, workers=workers, world=world, shape_share=share)
+                            progress=False, workers=workers, world=world, shape_share=share, asymptote_n=0)
             minutes = (time.perf_counter() - t0) / 60
             table = pd.DataFrame([score_against_ceiling(out, key) for key in TARGET_KEYS])
             for row in table.itertuples():

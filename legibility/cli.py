@@ -43,7 +43,7 @@ def _cmd_cohort(args) -> int:
     info = generate_cohort(args.out, n=args.n, side=args.side, seed=args.seed,
                            regions=args.regions, nodes=args.nodes, workers=args.workers,
                            ceiling_n=args.ceiling_n, format=args.format, world=args.world,
-                           shape_share=args.shape_share)
+                           shape_share=args.shape_share, asymptote_n=args.asymptote_n)
     print(f"wrote {info['n']} participants ({info['n_train']} TRAIN, {info['n_test']} TEST) "
           f"at {info['side']}^3 to {args.out} in {info['seconds']:.1f} s"
           + (" as BIDS" if args.format == "bids" else "")
@@ -352,6 +352,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="anatomical world: the share (0-1) of each imprint carried by shape "
                         "(regional volume change, boundaries move) rather than by intensity in a "
                         "fixed region (default: legibility.cohort.anatomy.DEFAULT_SHAPE_SHARE)")
+    c.add_argument("--asymptote_n", dest="asymptote_n", type=int, default=None,
+                   help="image sample for the linear asymptotes written beside the ceilings "
+                        "(what a linear learner on the voxels reaches with unlimited data); "
+                        "0: none (default: 6000 in the anatomical world, 0 in the linear one)")
     c.set_defaults(func=_cmd_cohort)
 
     u = sub.add_parser("ukb", help="convert a UK Biobank showcase extract and bulk imaging into a dataset")

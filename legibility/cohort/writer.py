@@ -117,7 +117,7 @@ def _one(i: int):
 def generate_cohort(out, n: int = 200, side: int = 64, seed: int = 0, regions: int = 96,
                     nodes: int = 100, workers: int | None = None, progress: bool = True,
                     ceiling_n: int = 20_000, format: str = "paper", world: str = "linear",
-                    shape_share: float | None = None) -> dict:
+                    shape_share: float | None = None, asymptote_n: int | None = None) -> dict:
     """Generate ``n`` participants and write them to ``out`` in the paper's layout (or BIDS).
 
     Parameters
@@ -149,6 +149,12 @@ def generate_cohort(out, n: int = 200, side: int = 64, seed: int = 0, regions: i
         Anatomical world only: the share of each modality's regional imprint carried by shape
         (regional volume change) rather than by intensity in a fixed region, in ``[0, 1]``;
         default :data:`legibility.cohort.anatomy.DEFAULT_SHAPE_SHARE`.
+    asymptote_n : int, optional
+        Size of the image sample the linear asymptotes are computed on
+        (:mod:`legibility.cohort.asymptote`), written beside the ceilings in
+        ``ground_truth.csv``; 0 skips them. Default: 6,000 in the anatomical world, 0 in the
+        linear one (whose images are linear in what they carry: a linear learner reaches the
+        ceiling there, see ``benchmarks/results/bounds.md``).
 
     Returns
     -------
@@ -165,7 +171,8 @@ def generate_cohort(out, n: int = 200, side: int = 64, seed: int = 0, regions: i
         raise ValueError(f"format must be 'paper' or 'bids'; got {format!r}.")
     if format == "bids":
         return _generate_bids(out, n=n, side=side, seed=seed, regions=regions, nodes=nodes, workers=workers,
-                              progress=progress, ceiling_n=ceiling_n, world=world, shape_share=shape_share)
+                              progress=progress, ceiling_n=ceiling_n, world=world, shape_share=shape_share,
+                              asymptote_n=asymptote_n)
     if n < 10:
         raise ValueError(f"n must be at least 10 participants (got {n}).")
     if side < 16:
@@ -231,11 +238,18 @@ def generate_cohort(out, n: int = 200, side: int = 64, seed: int = 0, regions: i
             latents[f"{m}_{c}_obs"] = obs[m][c].to_numpy()
     latents.to_csv(out / paths.LATENTS, index=False)
     gt = cached_ceilings(n=ceiling_n, progress=progress)
+    if asymptote_n is None:
+        asymptote_n = 6000 if the_world.anatomical else 0
+    if asymptote_n:
+        from legibility.cohort.asymptote import cached_asymptotes
+
+        gt = cached_asymptotes(gt, the_world, n=asymptote_n, side=min(side, 32), regions=regions,
+                               workers=workers, progress=progress)
     gt.to_csv(out / paths.GROUND_TRUTH, index=False)
     info = {
         "generator": "legibility synthetic cohort", "version": __version__, "n": n,
         "n_train": int(is_train.sum()), "n_test": int((~is_train).sum()), "side": side,
-        "seed": seed, "regions": regions, "nodes": nodes, "ceiling_n": ceiling_n,
+        "seed": seed, "regions": regions, "nodes": nodes, "ceiling_n": ceiling_n, "asymptote_n": asymptote_n,
         "code_gain": CODE_GAIN, "world": the_world.kind, "shape_share": the_world.shape_share,
         "seconds": round(time.perf_counter() - t0, 2),
         "seconds_images": round(t_images, 2), "workers": workers,
