@@ -33,6 +33,11 @@ TARGETS = ("Age", "Weight", "Sex (Male)")
 INPUTS = ("FLAIR + T1", "DWI", "DWI + FLAIR + T1")
 
 
+def _mae(sd: float, r2: float) -> float:
+    """Mean absolute error of Gaussian residuals for a target of SD ``sd`` predicted at ``r2``."""
+    return float(sd * np.sqrt(1 - r2) * np.sqrt(2 / np.pi))
+
+
 def measure(n: int, worlds: list[str], samples: Path | None) -> pd.DataFrame:
     gt = cached_ceilings()
     pairs = [(target(t), parse_inputs_label(i)) for t in TARGETS for i in INPUTS]
@@ -62,8 +67,7 @@ def measure(n: int, worlds: list[str], samples: Path | None) -> pd.DataFrame:
                    "linear_asymptote_se": r.linear_asymptote_se, "gap": c - r.linear_asymptote,
                    "minutes_sample": (t1 - t0) / 60, "minutes_fit": (time.perf_counter() - t1) / 60}
             if r.Target == "Age":
-                mae = lambda r2: age_sd * np.sqrt(1 - r2) * np.sqrt(2 / np.pi)  # noqa: E731
-                row |= {"ceiling_mae_y": mae(c), "asymptote_mae_y": mae(r.linear_asymptote)}
+                row |= {"ceiling_mae_y": _mae(age_sd, c), "asymptote_mae_y": _mae(age_sd, r.linear_asymptote)}
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -76,7 +80,8 @@ def report(df: pd.DataFrame) -> str:
              "group) reaches with unlimited data (`legibility.cohort.asymptote`); the ceiling is what "
              "the images carry. R² for age and weight, balanced accuracy for sex; SE from the bootstrap "
              "of the held-out half. Age's MAE assumes Gaussian residuals.", "",
-             "| world | shape share | target | inputs | ceiling | linear asymptote (SE) | gap | age MAE: ceiling / asymptote (y) |",
+             "| world | shape share | target | inputs | ceiling | linear asymptote (SE) | gap "
+             "| age MAE: ceiling / asymptote (y) |",
              "|---|---|---|---|---|---|---|---|"]
     for r in df.itertuples():
         mae = f"{r.ceiling_mae_y:.2f} / {r.asymptote_mae_y:.2f}" if r.Target == "Age" else ""

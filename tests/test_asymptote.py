@@ -56,7 +56,8 @@ def test_the_binary_labels_are_projected_out_of_fold():
     sample = asymptote.image_sample(100, side=16, seed=2, regions=32, workers=1)
     proj = asymptote.projected_observations(sample, frozenset({"t1", "flair"}), components=20)
     block = proj["structural"]
-    assert "sex_label" in block and "age" in block and len(block) == 100
+    assert {"sex_label", "age"} <= set(block)
+    assert len(block) == 100
     assert "dwi" not in proj
     # out of fold: a label projected by a fit that included it would correlate ~1 with 20
     # components on 80 rows; out of fold it cannot be perfect
