@@ -10,10 +10,12 @@ import argparse
 import os
 import shlex
 import sys
+import traceback
 from pathlib import Path
 
 from legibility import __version__
 from legibility.claims import CLAIM_TIMEOUT
+from legibility.errors import SettingError
 
 
 def _cmd_grid(args) -> int:
@@ -58,7 +60,7 @@ def _cmd_ukb(args) -> int:
         print(ukb.fields_table())
         return 0
     if not (args.fields and args.imaging and args.out):
-        raise ValueError("--fields, --imaging and --out are required (or --fields_table).")
+        raise SettingError("--fields, --imaging and --out are required (or --fields_table).")
     info = ukb.convert_ukb(args.fields, args.imaging, args.out, format=args.format, connectivity=args.connectivity,
                            instance=args.instance, drop_implausible=args.drop_implausible, seed=args.seed)
     found = ", ".join(f"{k} {v}" for k, v in info["found"].items())
@@ -71,7 +73,7 @@ def _cmd_env(args) -> int:
     from legibility.environment import describe_environment, format_environment
 
     if args.inpath and not Path(args.inpath).exists():
-        raise ValueError(f"--inpath {args.inpath} does not exist (resolved against {Path.cwd()}): point it at "
+        raise SettingError(f"--inpath {args.inpath} does not exist (resolved against {Path.cwd()}): point it at "
                          f"a dataset folder or manifest CSV, or leave it out.")
     print(format_environment(describe_environment(args.inpath)))
     return 0
@@ -129,7 +131,7 @@ def _cmd_train(args) -> int:
         print(HELLO.format(targets=", ".join(TARGETS)))
         return 0
     if not (args.target and args.inputs and args.inpath):
-        raise ValueError("--target, --inputs and --inpath are required (see --hello_world).")
+        raise SettingError("--target, --inputs and --inpath are required (see --hello_world).")
     from legibility.config import TrainConfig
     from legibility.data.cache import build_cache
     from legibility.data.layout import load_dataset
@@ -258,7 +260,7 @@ def _cmd_paper(args) -> int:
     if args.inpath:
         data = Path(args.inpath).resolve()  # the notebooks run in the repository: resolved here, against the cwd
         if not data.exists():
-            raise ValueError(f"--inpath {args.inpath} does not exist (resolved against {Path.cwd()} to {data}).")
+            raise SettingError(f"--inpath {args.inpath} does not exist (resolved against {Path.cwd()} to {data}).")
         params["data_path"] = str(data)
     run_paper(params)
     print(summary(params))
@@ -311,11 +313,13 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 
 class _Parser(argparse.ArgumentParser):
-    """A parser (and subparser) showing the defaults."""
+    """A parser (and subparser) showing the defaults; each takes ``--debug``, before or after the command."""
 
     def __init__(self, *args, **kw):
         kw.setdefault("formatter_class", _HelpFormatter)
         super().__init__(*args, **kw)
+        self.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                          help="show the traceback of any error (also: LEGIBILITY_DEBUG=1)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -517,21 +521,34 @@ def _export_bids_flags(args) -> dict:
 
 
 def main(argv=None) -> int:
-    from legibility.errors import LegibilityError
+    """Run one command. The package's own errors are one line (exit 2); any other exception is one
+    line that says how to see its traceback (exit 1), and with ``--debug`` or ``LEGIBILITY_DEBUG=1``
+    every error shows its traceback."""
+    from legibility.errors import LegibilityError, debugging
 
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     args.argv = argv
+    debug = debugging(getattr(args, "debug", False))
     before = _export_bids_flags(args)
     try:
         return args.func(args)
     except KeyboardInterrupt:
         print(_interrupted(args), file=sys.stderr)
         return 130
-    except (LegibilityError, FileExistsError, ValueError, KeyError, RuntimeError) as err:
-        msg = err.args[0] if isinstance(err, KeyError) and err.args else err
-        print(f"legibility {args.command}: error: {msg}", file=sys.stderr)
+    except LegibilityError as err:
+        if debug:
+            traceback.print_exc()
+        print(f"legibility {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except Exception as err:  # not one of ours: a bug or the machine's problem, whose traceback is the evidence
+        if debug:
+            traceback.print_exc()
+        print(f"legibility {args.command}: unexpected error: {type(err).__name__}: {err}", file=sys.stderr)
+        if not debug:
+            print(f"  this is not a message of legibility's own; to see where it came from, run again with "
+                  f"--debug: {_command(argv, ['--debug'])} (or set LEGIBILITY_DEBUG=1)", file=sys.stderr)
+        return 1
     finally:
         for name, value in before.items():  # a command's flags do not outlive it (tests call main)
             if value is None:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["TRAINING_DEFAULTS", "TrainConfig", "TrainSettings"]
+from legibility.errors import SettingError, UnknownNameError
+
+__all__ = ["TRAINING_DEFAULTS", "TrainConfig", "TrainSettings", "known_preset"]
 
 
 # The training recipe of each preset; a TrainConfig field left at None takes its preset's value.
@@ -22,6 +24,13 @@ TRAINING_DEFAULTS = {
     "cpu": {"lr": 3e-3, "batch_size": 64, "weight_decay": 0.05, "schedule": "cosine", "warmup_epochs": 1.0,
             "ema": 0.995, "augment": False},
 }
+
+
+def known_preset(name: str) -> str:
+    """``name`` if it is a preset (``paper`` or ``cpu``), else an error that lists the presets."""
+    if name not in TRAINING_DEFAULTS:
+        raise UnknownNameError(f"Unknown preset '{name}'; valid presets: {', '.join(TRAINING_DEFAULTS)}.")
+    return name
 
 
 @dataclass(kw_only=True)
@@ -51,12 +60,12 @@ class TrainSettings:
     model: dict = field(default_factory=dict)  # ModelConfig fields that override the preset's
 
     def __post_init__(self):
-        defaults = TRAINING_DEFAULTS.get(self.preset, TRAINING_DEFAULTS["paper"])
+        defaults = TRAINING_DEFAULTS[known_preset(self.preset)]
         for key, value in defaults.items():
             if getattr(self, key) is None:
                 setattr(self, key, value)
         if self.schedule not in ("constant", "cosine"):
-            raise ValueError(f"schedule must be 'constant' or 'cosine', got {self.schedule!r}.")
+            raise SettingError(f"schedule must be 'constant' or 'cosine', got {self.schedule!r}.")
 
 
 @dataclass(kw_only=True)

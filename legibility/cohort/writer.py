@@ -25,6 +25,7 @@ from legibility import __version__, paths
 from legibility.cohort import anatomy, connectome
 from legibility.cohort.characteristics import draw_latents, make_characteristics
 from legibility.cohort.information import MODALITIES, RHO2, observe, unshrunk
+from legibility.errors import FolderInUseError, SettingError
 from legibility.study import TARGETS
 
 __all__ = ["generate_cohort", "make_world", "CODE_GAIN"]
@@ -41,7 +42,7 @@ _SEX_CUT = 0.0627  # liability threshold of 47.5% male
 def region_code(n_regions: int, n_codes: int, modality: str) -> np.ndarray:
     """Orthonormal spatial patterns (n_codes x n_regions) for one modality's regional effects."""
     if n_regions < n_codes:
-        raise ValueError(
+        raise SettingError(
             f"--regions must be at least {n_codes} (one pattern per characteristic); got "
             f"{n_regions}."
         )
@@ -162,16 +163,16 @@ def generate_cohort(out, n: int = 200, side: int = 64, seed: int = 0, regions: i
     out = Path(out)
     the_world = make_world(world, shape_share)
     if format not in ("paper", "bids"):
-        raise ValueError(f"format must be 'paper' or 'bids'; got {format!r}.")
+        raise SettingError(f"format must be 'paper' or 'bids'; got {format!r}.")
     if format == "bids":
         return _generate_bids(out, n=n, side=side, seed=seed, regions=regions, nodes=nodes, workers=workers,
                               progress=progress, ceiling_n=ceiling_n, world=world, shape_share=shape_share)
     if n < 10:
-        raise ValueError(f"n must be at least 10 participants (got {n}).")
+        raise SettingError(f"n must be at least 10 participants (got {n}).")
     if side < 16:
-        raise ValueError(f"side must be at least 16 voxels (got {side}).")
+        raise SettingError(f"side must be at least 16 voxels (got {side}).")
     if out.exists() and any(out.iterdir()):
-        raise FileExistsError(
+        raise FolderInUseError(
             f"{out} is not empty; choose a new folder or delete it first.")
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
@@ -252,7 +253,7 @@ def _generate_bids(out: Path, **kw) -> dict:
     from legibility.data.layout import load_dataset
 
     if out.exists() and any(out.iterdir()):
-        raise FileExistsError(f"{out} is not empty; choose a new folder or delete it first.")
+        raise FolderInUseError(f"{out} is not empty; choose a new folder or delete it first.")
     tmp = out.parent / f".{out.name}.paper-layout"
     shutil.rmtree(tmp, ignore_errors=True)
     try:

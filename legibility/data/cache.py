@@ -37,7 +37,7 @@ import pandas as pd
 from legibility.data.layout import ID, MODALITIES, Dataset, as_grid
 from legibility.data.problems import Problem, report_all
 from legibility.data.sources import connectivity_shape, load_matrix, load_volume, normalise_volume, resize_volume
-from legibility.errors import DataError
+from legibility.errors import DataError, SettingError
 from legibility.files import (
     DamagedFileError,
     DiskFullError,
@@ -285,7 +285,7 @@ def build_cache(ds: Dataset, side: int = 64, root=None, workers: int | None = No
     from tqdm.auto import tqdm
 
     if side not in SIDES:
-        raise ValueError(f"side must be one of {SIDES}; got {side}.")
+        raise SettingError(f"side must be one of {SIDES}; got {side}.")
     root = _cache_root(ds, root)
     key = cache_key(ds, side)
     final = root / f"side{side}-{key}"

@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 
 from legibility.data.checks import PLAUSIBLE
-from legibility.errors import DataError
+from legibility.errors import DataError, FolderInUseError, SettingError
 from legibility.study import TARGETS
 
 __all__ = ["FIELDS", "UkbField", "IMAGING", "CONNECTIVITY_FIELDS", "convert_ukb", "derive_characteristics",
@@ -342,9 +342,9 @@ def convert_ukb(fields, imaging, out, format: str = "paper", connectivity="25751
 
     out, imaging = Path(out), Path(imaging)
     if format not in ("paper", "bids"):
-        raise ValueError(f"format must be 'paper' or 'bids'; got {format!r}.")
+        raise SettingError(f"format must be 'paper' or 'bids'; got {format!r}.")
     if out.exists() and any(out.iterdir()):
-        raise FileExistsError(f"{out} is not empty; choose a new folder or delete it first.")
+        raise FolderInUseError(f"{out} is not empty; choose a new folder or delete it first.")
     if not imaging.is_dir():
         raise DataError(f"Imaging folder {imaging} does not exist (the folder of the bulk downloads).")
     df = read_extract(fields)

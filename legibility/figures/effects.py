@@ -18,6 +18,7 @@ import seaborn as sns
 from matplotlib.ticker import MaxNLocator
 
 from legibility.analysis import stars
+from legibility.errors import SettingError
 from legibility.figures import panel_letter
 from legibility.figures.grid import PANEL_ORDER
 from legibility.study import DOMAIN_COLOURS, DOMAINS
@@ -164,7 +165,7 @@ def plot_domain_effects(effects: pd.DataFrame, fig=None, ncols: int = 2, width: 
     """
     panels = [(k, rows) for k in PANEL_ORDER if len(rows := domain_panel_rows(effects, k))]
     if not panels:
-        raise ValueError("effects holds no domain fit to draw; is it legibility.analysis.domain_effects of a "
+        raise SettingError("effects holds no domain fit to draw; is it legibility.analysis.domain_effects of a "
                          "metrics table in the published schema?")
     nrows = -(-len(panels) // ncols)
     lines = [panels[i * ncols:(i + 1) * ncols] for i in range(nrows)]

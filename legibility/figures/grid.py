@@ -14,6 +14,7 @@ import seaborn as sns
 from matplotlib.patches import Rectangle
 from matplotlib.textpath import TextPath
 
+from legibility.errors import SettingError
 from legibility.study import DOMAIN_COLOURS, DOMAINS, TARGETS, input_sets_for
 
 __all__ = ["PANEL_ORDER", "best_choice", "domain_badge", "performance_matrices", "plot_performance_grid"]
@@ -55,7 +56,7 @@ def performance_matrices(metrics: pd.DataFrame, domain: str, order: str = "perfo
             m = out[metric]
             out[metric] = m.reindex(index=by_row, columns=m.max().sort_values(ascending=False, kind="stable").index)
     elif order != "grid":
-        raise ValueError(f"order must be 'performance' or 'grid'; got {order!r}.")
+        raise SettingError(f"order must be 'performance' or 'grid'; got {order!r}.")
     return out
 
 
@@ -69,7 +70,7 @@ def best_choice(metrics: pd.DataFrame, best: pd.DataFrame | None = None) -> dict
         best = best_models(metrics)
     missing = {"Target", "Inputs"} - set(best.columns)
     if missing:
-        raise ValueError(f"best= needs the columns Target and Inputs; it lacks {', '.join(sorted(missing))}.")
+        raise SettingError(f"best= needs the columns Target and Inputs; it lacks {', '.join(sorted(missing))}.")
     return dict(zip(best["Target"], best["Inputs"], strict=True))
 
 
