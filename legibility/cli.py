@@ -277,6 +277,8 @@ _TRAINING_FLAGS = {
     "patience": dict(type=int, help="epochs without a better validation loss before stopping"),
     "lr": dict(type=float, help="peak learning rate; None: the preset's ({lr})"),
     "batch_size": dict(type=int, help="None: the preset's ({batch_size})"),
+    "grad_clip": dict(type=float, help="> 0: clip the gradient's norm to this each step; 0: off; "
+                                       "None: the preset's ({grad_clip})"),
     "seed": dict(type=int, help="random seed"),
     "device": dict(help="cpu or cuda[:N] (bf16 autocast on CUDA)"),
     "num_workers": dict(type=int, help="threads assembling batches ahead"),
@@ -289,7 +291,8 @@ def _add_training_flags(parser, names=tuple(_TRAINING_FLAGS), **defaults):
     from legibility.config import TRAINING_DEFAULTS, TrainSettings
 
     fields = TrainSettings.__dataclass_fields__
-    by_preset = {k: ", ".join(f"{p} {v[k]:g}" for p, v in TRAINING_DEFAULTS.items()) for k in ("lr", "batch_size")}
+    by_preset = {k: ", ".join(f"{p} {v[k]:g}" for p, v in TRAINING_DEFAULTS.items())
+                 for k in ("lr", "batch_size", "grad_clip")}
     for name in names:
         spec = dict(_TRAINING_FLAGS[name])
         spec["help"] = spec["help"].format(**by_preset)

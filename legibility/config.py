@@ -20,9 +20,9 @@ __all__ = ["TRAINING_DEFAULTS", "TrainConfig", "TrainSettings", "known_preset"]
 # "What the `cpu` preset needed"; benchmarks/recipe_search.py).
 TRAINING_DEFAULTS = {
     "paper": {"lr": 1e-4, "batch_size": 64, "weight_decay": 0.0, "schedule": "constant", "warmup_epochs": 0.0,
-              "ema": 0.0, "augment": True},
+              "ema": 0.0, "augment": True, "grad_clip": 0.0},
     "cpu": {"lr": 3e-3, "batch_size": 64, "weight_decay": 0.05, "schedule": "cosine", "warmup_epochs": 1.0,
-            "ema": 0.995, "augment": False},
+            "ema": 0.995, "augment": False, "grad_clip": 0.0},
 }
 
 
@@ -46,6 +46,7 @@ class TrainSettings:
     schedule: str | None = None  # "constant" (the paper) or "cosine": linear warm-up, then cosine to 0
     warmup_epochs: float | None = None  # length of the warm-up of the "cosine" schedule
     ema: float | None = None  # > 0: keep, evaluate and save a moving average of the weights (decay per step)
+    grad_clip: float | None = None  # > 0: the gradient's norm over all weights clipped to this each step; 0: off
     patience: int = 30
     seed: int = 0
     device: str = "cpu"

@@ -61,6 +61,9 @@ def model_data(cache: Cache, cfg: TrainConfig, tgt: Target | None = None, inputs
 _NOT_WEIGHTS = ("device", "num_workers", "progress", "tensorboard")
 _AS_RESOLVED = ("target", "inputs", "metadata_blocks")
 _IN_FOLDER_NAME = ("target", "inputs")
+# Settings left out of the identity at their off value (0), so that a model trained before the
+# setting existed reads as the same model as one trained with it off.
+_LEFT_OUT_WHEN_OFF = ("grad_clip",)
 
 
 # Fields of ModelConfig that a model's target and inputs decide (its folder's name holds them), and
@@ -99,7 +102,8 @@ def model_identity(cfg: TrainConfig, side: int | None = None) -> dict:
     """
     tgt, inputs = resolve_inputs(cfg.target, cfg.inputs, cfg.metadata_blocks)
     out = {"target": tgt.key, "inputs": inputs.label}
-    out.update({k: v for k, v in asdict(cfg).items() if k not in (*_NOT_WEIGHTS, *_AS_RESOLVED)})
+    out.update({k: v for k, v in asdict(cfg).items() if k not in (*_NOT_WEIGHTS, *_AS_RESOLVED)
+                and not (k in _LEFT_OUT_WHEN_OFF and not v)})
     out["side"] = side or cfg.side
     out["network"] = network_settings(cfg, out["side"])
     return json.loads(json.dumps(out))  # tuples as lists: as it reads back from done.json
@@ -387,6 +391,8 @@ def train_model(cache: Cache, cfg: TrainConfig, outpath, restore: bool = False, 
             loss = fit + model.penalty()
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            if cfg.grad_clip > 0:
+                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             opt.step()
             if ema is not None:
                 _ema_update(ema, model, cfg.ema, epoch * len(chunks) + step)
