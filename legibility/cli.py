@@ -140,17 +140,16 @@ def _cmd_train(args) -> int:
     cfg = TrainConfig(target=args.target, inputs=tuple(args.inputs), metadata_blocks=tuple(args.metadata_blocks or ()),
                       diagnostic=args.diagnostic, augment=args.augment, tensorboard=args.tensorboard,
                       **_training_settings(args))
-    from legibility.study import resolve_inputs
+    from legibility.study import resolve_inputs, target
 
     resolve_inputs(cfg.target, cfg.inputs, cfg.metadata_blocks)  # fail fast, before the cache
     cache = build_cache(load_dataset(args.inpath), args.side)
     row = train_model(cache, cfg, args.outpath, restore=args.restore, overwrite=args.overwrite)
     print(f"participants: {row['n_train']} train, {row['n_val']} val, {row['n_test']} test (left out for lacking "
           f"the target or an input: {row['n_left_out_train']}, {row['n_left_out_val']}, {row['n_left_out_test']})")
-    key = "Balanced accuracy" if row["r2"] == 0 and row["MAE"] == 0 else "r2"
-    print(f"{row['Target']} from {row['Inputs']}: test {key} {row[key]:.3f} "
-          f"(95% CI [{row['ci_low']:.3f}, {row['ci_high']:.3f}]); linear peer "
-          f"{row['linear_balanced_accuracy'] if key != 'r2' else row['linear_r2']:.3f}")
+    tgt = target(row["Target"])
+    print(f"{row['Target']} from {row['Inputs']}: test {tgt.metric} {row[tgt.metric]:.3f} "
+          f"(95% CI [{row['ci_low']:.3f}, {row['ci_high']:.3f}]); linear peer {row[tgt.peer_column]:.3f}")
     return 0
 
 
@@ -326,6 +325,11 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The command's parser: every subcommand with its flags.
+
+    Kept whole: the parser is the command's documentation (every flag with its help and
+    default), and a reader finds every subcommand and its flags in one place.
+    """
     p = _Parser(
         prog="legibility",
         description="Which characteristics can be read from brain imaging? "

@@ -76,6 +76,21 @@ class Target:
     def is_binary(self) -> bool:
         return self.kind == "binary"
 
+    @property
+    def metric(self) -> str:
+        """The main metric, the paper's: ``Balanced accuracy`` for a binary target, ``r2`` for a continuous one."""
+        return "Balanced accuracy" if self.is_binary else "r2"
+
+    @property
+    def metric_key(self) -> str:
+        """:attr:`metric` as the linear peer's scores and :func:`~legibility.metrics.bootstrap_ci` name it."""
+        return "balanced_accuracy" if self.is_binary else "r2"
+
+    @property
+    def peer_column(self) -> str:
+        """The column of a model's ``metrics.csv`` holding its linear peer's score on :attr:`metric`."""
+        return f"linear_{self.metric_key}"
+
 
 def _t(key, display, domain, kind, units):
     return Target(key, display, domain, kind, units)

@@ -201,7 +201,7 @@ def test_metrics_published_reads_the_variable(published_table, monkeypatch):
 
 def test_networks_from_a_cohort(tiny_cohort):
     from legibility.data.layout import load_dataset
-    from legibility.networks import association_graph, association_matrices, top_edges
+    from legibility.graphs import association_graph, association_matrices, top_edges
 
     mats = association_matrices(load_dataset(tiny_cohort).table)
     for m in mats.values():
@@ -228,7 +228,7 @@ def test_dashboard_in_a_real_browser(published, tmp_path):
     if exe is None:
         pytest.skip("no chromium on this machine (.ci/run installs it)")
     from legibility.dashboard import write_dashboard
-    from legibility.networks import performance_graph
+    from legibility.graphs import performance_graph
 
     page_path = write_dashboard(published, {"Performance similarity": performance_graph(published)},
                                 tmp_path / "dashboard.html")
@@ -265,7 +265,7 @@ def test_dashboard_shows_markup_in_names_as_text_and_runs_none_of_it(published, 
     if exe is None:
         pytest.skip("no chromium on this machine (.ci/run installs it)")
     from legibility.dashboard import write_dashboard
-    from legibility.networks import performance_graph
+    from legibility.graphs import performance_graph
 
     evil = "<img src=x onerror=\"document.title='ran'\">"
     metrics = published.copy()
@@ -292,7 +292,7 @@ def test_node_sizes_of_a_graph_in_pieces_are_each_pieces_own_centrality():
     """Keeping the top edges can leave a target without any: its size is 0 and the others keep theirs."""
     import networkx as nx
 
-    from legibility.networks import association_graph
+    from legibility.graphs import association_graph
 
     names = list(TARGETS)[:5]
     w = pd.DataFrame(0.0, names, names)

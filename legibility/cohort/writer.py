@@ -26,6 +26,7 @@ from legibility.cohort import anatomy, connectome
 from legibility.cohort.characteristics import draw_latents, make_characteristics
 from legibility.cohort.information import MODALITIES, RHO2, observe, unshrunk
 from legibility.errors import FolderInUseError, SettingError
+from legibility.files import atomic_nifti
 from legibility.study import TARGETS
 
 __all__ = ["generate_cohort", "make_world", "CODE_GAIN"]
@@ -92,9 +93,7 @@ def _write_volume(path: Path, vol: np.ndarray, affine: np.ndarray):
     data = np.clip(np.round(vol * 1000.0), 0, 32767).astype(np.int16)
     img = nib.Nifti1Image(data, affine)
     img.header.set_xyzt_units("mm")
-    tmp = path.with_name(path.name + ".part.nii.gz")
-    nib.save(img, tmp)
-    os.replace(tmp, path)
+    atomic_nifti(img, path, sync=False)  # the cohort counts as written once cohort.json is, last
 
 
 # Worker state, set before the pool forks.

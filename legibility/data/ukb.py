@@ -310,6 +310,38 @@ def _own_matrix(folder: Path, eid: str) -> np.ndarray | None:
 
 # --------------------------------------------------------------------------- conversion
 
+def _implausible(values: pd.DataFrame, sources: pd.DataFrame, drop: bool) -> list[tuple]:
+    """``(eid, column, field, value, reason)`` of each value outside the plausible ranges of
+    ``legibility check``; unless ``drop``, the first stops the conversion, naming its eid and field."""
+    bad_rows = []
+    for col, (lo, hi) in PLAUSIBLE.items():
+        v = values[col]
+        wrong = v.notna() & ((v < lo) | (v > hi))
+        for eid in v.index[wrong]:
+            bad_rows.append((eid, col, sources.at[eid, col], v[eid], f"outside {lo:g}-{hi:g} {TARGETS[col].units}"))
+    if bad_rows and not drop:
+        eid, col, src, val, why = bad_rows[0]
+        raise DataError(f"eid {eid}: field {src} ({col}) is {val:g}, {why} ({len(bad_rows)} such value(s)). "
+                        f"Check the extract's units, or pass --drop_implausible to leave these participants "
+                        f"out (they are listed in excluded.csv).")
+    return bad_rows
+
+
+def _connectivity_source(connectivity) -> tuple[int | None, Path | None]:
+    """``(field, folder)`` of the connectivity matrices: a network-matrix field id, a folder of
+    ``<eid>`` matrices, or neither for ``none``."""
+    if str(connectivity).lower() == "none":
+        return None, None
+    if str(connectivity).isdigit():
+        if int(connectivity) not in CONNECTIVITY_FIELDS:
+            raise DataError(f"--connectivity {connectivity}: use a network-matrix field "
+                            f"({', '.join(map(str, CONNECTIVITY_FIELDS))}) or a folder of matrices.")
+        return int(connectivity), None
+    if not Path(connectivity).is_dir():
+        raise DataError(f"--connectivity {connectivity} is neither a field id nor a folder.")
+    return None, Path(connectivity)
+
+
 def convert_ukb(fields, imaging, out, format: str = "paper", connectivity="25751",
                 instance: int = IMAGING_VISIT, drop_implausible: bool = False, seed: int | None = None,
                 progress: bool = True) -> dict:
@@ -350,32 +382,10 @@ def convert_ukb(fields, imaging, out, format: str = "paper", connectivity="25751
     df = read_extract(fields)
     values, sources = derive_characteristics(df)
 
-    # Plausible ranges, reported with the field and the eid.
-    bad_rows = []
-    for col, (lo, hi) in PLAUSIBLE.items():
-        v = values[col]
-        wrong = v.notna() & ((v < lo) | (v > hi))
-        for eid in v.index[wrong]:
-            bad_rows.append((eid, col, sources.at[eid, col], v[eid], f"outside {lo:g}-{hi:g} {TARGETS[col].units}"))
-    if bad_rows and not drop_implausible:
-        eid, col, src, val, why = bad_rows[0]
-        raise DataError(f"eid {eid}: field {src} ({col}) is {val:g}, {why} ({len(bad_rows)} such value(s)). "
-                        f"Check the extract's units, or pass --drop_implausible to leave these participants "
-                        f"out (they are listed in excluded.csv).")
-
+    bad_rows = _implausible(values, sources, drop_implausible)
     # Imaging found per participant.
     index = _bulk_index(imaging, instance)
-    conn_field = conn_dir = None
-    if str(connectivity).lower() != "none":
-        if str(connectivity).isdigit():
-            conn_field = int(connectivity)
-            if conn_field not in CONNECTIVITY_FIELDS:
-                raise DataError(f"--connectivity {connectivity}: use a network-matrix field "
-                                f"({', '.join(map(str, CONNECTIVITY_FIELDS))}) or a folder of matrices.")
-        else:
-            conn_dir = Path(connectivity)
-            if not conn_dir.is_dir():
-                raise DataError(f"--connectivity {connectivity} is neither a field id nor a folder.")
+    conn_field, conn_dir = _connectivity_source(connectivity)
     eids = [e for e in df.index if any((e, f) in index for f, _ in IMAGING.values())
             or (conn_field and (e, conn_field) in index)
             or (conn_dir and any((conn_dir / f"{e}{x}").is_file() for x in (".npy", ".tsv", ".csv")))]
