@@ -129,7 +129,7 @@ def plot_domain_panel(rows: pd.DataFrame, ax=None):
         title = ax.set_title(blank + _title(rows), fontsize=_FONT + 1, pad=6, loc="right")  # never past the panel
         if key:
             _badge(ax, title, key)
-    notes = sorted({s for s in rows.status.dropna() if s != "ok" and not s.startswith("not estimable")})
+    notes = sorted({_note(s) for s in rows.status.dropna() if s != "ok" and not s.startswith("not estimable")})
     if notes and not ok.any():  # nothing to draw: the reason, in the middle
         ax.text(0.5, 0.5, "\n".join(textwrap.fill(n, 48) for n in notes), transform=ax.transAxes, ha="center",
                 va="center", fontsize=_FONT, color="firebrick", gid="note",
@@ -139,6 +139,14 @@ def plot_domain_panel(rows: pd.DataFrame, ax=None):
                     xytext=(0, -3), textcoords="offset points", ha="center", va="top", fontsize=_FONT,
                     color="firebrick", gid="note")
     return ax
+
+
+def _note(status: str) -> str:
+    """A fit's ``status`` as the figure says it: of ``"ok (the variance ...)"`` only what is in the
+    brackets (the word ``ok`` is for the table, not the figure)."""
+    if status.startswith("ok (") and status.endswith(")"):
+        return status[4:-1]
+    return status
 
 
 def plot_domain_effects(effects: pd.DataFrame, fig=None, ncols: int = 2, width: float | None = None):
