@@ -57,7 +57,7 @@ INTENSITY_QUANTILES = (0.01, 0.99)  # the training range of each per-volume stat
 
 def _volume_stats(cache: Cache, modality: str, rows) -> np.ndarray:
     """Mean and SD of each normalised volume of ``rows`` (what the network sees): ``(n, 2)``."""
-    arr = cache.volumes(modality)
+    arr = cache.volume_array(modality)
     out = np.empty((len(rows), 2))
     for i, r in enumerate(rows):
         vol = np.asarray(arr[r], np.float32)

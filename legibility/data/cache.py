@@ -212,8 +212,8 @@ class Cache:
         """The participants' ids as the user's files write them (BIDS: with ``sub-``), in array order."""
         return (self.id_prefix + self.table[ID].astype(str)).to_numpy()
 
-    def volumes(self, modality: str) -> np.ndarray:
-        """``N x S x S x S`` float16, memory-mapped (zeros where the participant lacks it)."""
+    def volume_array(self, modality: str) -> np.ndarray:
+        """One modality's volumes: ``N x S x S x S`` float16, memory-mapped (zeros where the participant lacks it)."""
         return np.load(self.path / f"{modality}.npy", mmap_mode="r")
 
     def connectivity(self) -> np.ndarray:
@@ -342,7 +342,7 @@ def mean_volumes(c: Cache, modalities=IMAGING_KEYS, chunk: int = 64) -> dict[str
     """Mean normalised volume of each modality over the participants who have it."""
     out = {}
     for m in modalities:
-        arr, has = c.volumes(m), c.has(m)
+        arr, has = c.volume_array(m), c.has(m)
         total = np.zeros((c.side,) * 3, np.float64)
         for s in range(0, len(arr), chunk):
             part = np.asarray(arr[s:s + chunk], np.float32)[has[s:s + chunk]]
