@@ -20,6 +20,7 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+import pandas as pd
 
 from legibility import __version__, paths
 from legibility.cohort import anatomy, connectome
@@ -114,6 +115,52 @@ def _one(i: int):
         gain=CODE_GAIN["connectivity"])
 
 
+def _write_participants(n: int, workers: int, progress: bool) -> list[np.ndarray]:
+    """Write the ``n`` participants of the job set up in ``_JOB`` (their volumes), in ``workers``
+    processes; their connectivity matrices, in order."""
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=n, desc="synthetic participants", unit="subj", disable=not progress)
+    conn = [None] * n
+    if workers > 1:
+        ctx = mp.get_context("fork")
+        with ctx.Pool(workers) as pool:
+            for i, mat in enumerate(pool.imap(_one, range(n), chunksize=4)):
+                conn[i] = mat
+                bar.update()
+    else:
+        for i in range(n):
+            conn[i] = _one(i)
+            bar.update()
+    bar.close()
+    return conn
+
+
+def _write_tables(out: Path, values: pd.DataFrame, lat: pd.DataFrame, obs: dict, ids: np.ndarray,
+                  folders: np.ndarray, conn: list[np.ndarray]):
+    """Each split's characteristics table, connectivity matrices and id list, in the paper's layout,
+    and the latent traits beside them."""
+    meta = values.copy()
+    meta.insert(0, "biobank_id", ids)
+    for folder in paths.SPLIT_DIRS.values():
+        sel = folders == folder
+        order = np.argsort(ids[sel])
+        sel_idx = np.flatnonzero(sel)[order]
+        base = out / folder
+        base.mkdir(parents=True, exist_ok=True)
+        meta.iloc[sel_idx].to_csv(paths.metadata_path(out, folder), index=False)
+        npy, txt = paths.fmri_paths(out, folder)
+        np.save(npy, np.stack([conn[i] for i in sel_idx]).astype(np.float32))
+        txt.write_text("".join(f"{ids[i]}\n" for i in sel_idx))
+    latents = lat.copy()
+    latents.insert(0, "biobank_id", ids)
+    latents.insert(1, "folder", folders)
+    for m in MODALITIES:
+        for c in ("sex", "age"):
+            latents[f"{m}_{c}_obs"] = obs[m][c].to_numpy()
+    latents.to_csv(out / paths.LATENTS, index=False)
+
+
 def generate_cohort(out, n: int = 200, side: int = 64, seed: int = 0, regions: int = 96,
                     nodes: int = 100, workers: int | None = None, progress: bool = True,
                     ceiling_n: int = 20_000, format: str = "paper", world: str = "linear",
@@ -155,8 +202,6 @@ def generate_cohort(out, n: int = 200, side: int = 64, seed: int = 0, regions: i
     dict
         What was written and how long it took.
     """
-    from tqdm.auto import tqdm
-
     from legibility.cohort.ground_truth import cached_ceilings
 
     out = Path(out)
@@ -196,40 +241,9 @@ def generate_cohort(out, n: int = 200, side: int = 64, seed: int = 0, regions: i
     )
     out.mkdir(parents=True, exist_ok=True)
     workers = workers or min(os.cpu_count() or 1, 8)
-    bar = tqdm(total=n, desc="synthetic participants", unit="subj", disable=not progress)
-    conn = [None] * n
-    if workers > 1:
-        ctx = mp.get_context("fork")
-        with ctx.Pool(workers) as pool:
-            for i, mat in enumerate(pool.imap(_one, range(n), chunksize=4)):
-                conn[i] = mat
-                bar.update()
-    else:
-        for i in range(n):
-            conn[i] = _one(i)
-            bar.update()
-    bar.close()
+    conn = _write_participants(n, workers, progress)
     t_images = time.perf_counter() - t0
-
-    meta = values.copy()
-    meta.insert(0, "biobank_id", ids)
-    for folder in paths.SPLIT_DIRS.values():
-        sel = folders == folder
-        order = np.argsort(ids[sel])
-        sel_idx = np.flatnonzero(sel)[order]
-        base = out / folder
-        base.mkdir(parents=True, exist_ok=True)
-        meta.iloc[sel_idx].to_csv(paths.metadata_path(out, folder), index=False)
-        npy, txt = paths.fmri_paths(out, folder)
-        np.save(npy, np.stack([conn[i] for i in sel_idx]).astype(np.float32))
-        txt.write_text("".join(f"{ids[i]}\n" for i in sel_idx))
-    latents = lat.copy()
-    latents.insert(0, "biobank_id", ids)
-    latents.insert(1, "folder", folders)
-    for m in MODALITIES:
-        for c in ("sex", "age"):
-            latents[f"{m}_{c}_obs"] = obs[m][c].to_numpy()
-    latents.to_csv(out / paths.LATENTS, index=False)
+    _write_tables(out, values, lat, obs, ids, folders, conn)
     gt = cached_ceilings(n=ceiling_n, progress=progress)
     gt.to_csv(out / paths.GROUND_TRUTH, index=False)
     info = {
