@@ -71,7 +71,7 @@ def bench_read(n: int, tmp: Path, batch: int = 16) -> list[dict]:
     # (the model casts to float32 on its side); and with the float32 cast done in torch.
     import torch
 
-    arrays = [cache.volumes(m) for m in mods]
+    arrays = [cache.volume_array(m) for m in mods]
     reps = 5
 
     def epoch(cast: bool):

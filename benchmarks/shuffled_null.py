@@ -24,7 +24,7 @@ import pandas as pd
 
 from legibility.data.cache import build_cache
 from legibility.data.layout import load_dataset
-from legibility.evaluation import main_metric
+from legibility.study import target
 from legibility.train import TrainConfig, train_model
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -51,8 +51,8 @@ def main():
                               shuffle_images=True, seed=seed, progress=False)
             t = time.perf_counter()
             row = train_model(cache, cfg, Path(out) / str(seed))
-            metric = main_metric(row["Target"])
-            peer = "linear_balanced_accuracy" if metric != "r2" else "linear_r2"
+            tgt = target(row["Target"])
+            metric, peer = tgt.metric, tgt.peer_column
             rows.append({"cohort": args.cohort, "target": row["Target"], "inputs": row["Inputs"], "seed": seed,
                          "metric": metric, "deep": float(row[metric]), "linear_peer": float(row[peer]),
                          "minutes": (time.perf_counter() - t) / 60})

@@ -21,7 +21,7 @@ import pandas as pd
 
 from legibility.data.cache import build_cache
 from legibility.data.layout import load_dataset
-from legibility.evaluation import ceiling_for
+from legibility.evaluation import model_beside_ceiling
 from legibility.model import preset
 from legibility.train import TrainConfig, train_model
 
@@ -54,7 +54,7 @@ def main():
                               batch_size=args.batch_size, shuffle_images=shuffled, seed=seed, progress=False)
             t = time.perf_counter()
             row = train_model(cache, cfg, Path(out) / f"{'shuffled' if shuffled else 'real'}{seed}")
-            r = ceiling_for(args.inpath, row).iloc[0].to_dict()
+            r = model_beside_ceiling(args.inpath, row).iloc[0].to_dict()
             r.update({"images": "shuffled" if shuffled else "real", "minutes": (time.perf_counter() - t) / 60,
                       "participants": n, "epochs_max": args.epochs, "lr": cfg.lr, "batch_size": cfg.batch_size,
                       "seed": seed})

@@ -10,10 +10,12 @@ import argparse
 import os
 import shlex
 import sys
+import traceback
 from pathlib import Path
 
 from legibility import __version__
 from legibility.claims import CLAIM_TIMEOUT
+from legibility.errors import SettingError
 
 
 def _cmd_grid(args) -> int:
@@ -58,7 +60,7 @@ def _cmd_ukb(args) -> int:
         print(ukb.fields_table())
         return 0
     if not (args.fields and args.imaging and args.out):
-        raise ValueError("--fields, --imaging and --out are required (or --fields_table).")
+        raise SettingError("--fields, --imaging and --out are required (or --fields_table).")
     info = ukb.convert_ukb(args.fields, args.imaging, args.out, format=args.format, connectivity=args.connectivity,
                            instance=args.instance, drop_implausible=args.drop_implausible, seed=args.seed)
     found = ", ".join(f"{k} {v}" for k, v in info["found"].items())
@@ -71,7 +73,7 @@ def _cmd_env(args) -> int:
     from legibility.environment import describe_environment, format_environment
 
     if args.inpath and not Path(args.inpath).exists():
-        raise ValueError(f"--inpath {args.inpath} does not exist (resolved against {Path.cwd()}): point it at "
+        raise SettingError(f"--inpath {args.inpath} does not exist (resolved against {Path.cwd()}): point it at "
                          f"a dataset folder or manifest CSV, or leave it out.")
     print(format_environment(describe_environment(args.inpath)))
     return 0
@@ -129,7 +131,7 @@ def _cmd_train(args) -> int:
         print(HELLO.format(targets=", ".join(TARGETS)))
         return 0
     if not (args.target and args.inputs and args.inpath):
-        raise ValueError("--target, --inputs and --inpath are required (see --hello_world).")
+        raise SettingError("--target, --inputs and --inpath are required (see --hello_world).")
     from legibility.config import TrainConfig
     from legibility.data.cache import build_cache
     from legibility.data.layout import load_dataset
@@ -138,17 +140,16 @@ def _cmd_train(args) -> int:
     cfg = TrainConfig(target=args.target, inputs=tuple(args.inputs), metadata_blocks=tuple(args.metadata_blocks or ()),
                       diagnostic=args.diagnostic, augment=args.augment, tensorboard=args.tensorboard,
                       **_training_settings(args))
-    from legibility.study import resolve_inputs
+    from legibility.study import resolve_inputs, target
 
     resolve_inputs(cfg.target, cfg.inputs, cfg.metadata_blocks)  # fail fast, before the cache
     cache = build_cache(load_dataset(args.inpath), args.side)
     row = train_model(cache, cfg, args.outpath, restore=args.restore, overwrite=args.overwrite)
     print(f"participants: {row['n_train']} train, {row['n_val']} val, {row['n_test']} test (left out for lacking "
           f"the target or an input: {row['n_left_out_train']}, {row['n_left_out_val']}, {row['n_left_out_test']})")
-    key = "Balanced accuracy" if row["r2"] == 0 and row["MAE"] == 0 else "r2"
-    print(f"{row['Target']} from {row['Inputs']}: test {key} {row[key]:.3f} "
-          f"(95% CI [{row['ci_low']:.3f}, {row['ci_high']:.3f}]); linear peer "
-          f"{row['linear_balanced_accuracy'] if key != 'r2' else row['linear_r2']:.3f}")
+    tgt = target(row["Target"])
+    print(f"{row['Target']} from {row['Inputs']}: test {tgt.metric} {row[tgt.metric]:.3f} "
+          f"(95% CI [{row['ci_low']:.3f}, {row['ci_high']:.3f}]); linear peer {row[tgt.peer_column]:.3f}")
     return 0
 
 
@@ -258,7 +259,7 @@ def _cmd_paper(args) -> int:
     if args.inpath:
         data = Path(args.inpath).resolve()  # the notebooks run in the repository: resolved here, against the cwd
         if not data.exists():
-            raise ValueError(f"--inpath {args.inpath} does not exist (resolved against {Path.cwd()} to {data}).")
+            raise SettingError(f"--inpath {args.inpath} does not exist (resolved against {Path.cwd()} to {data}).")
         params["data_path"] = str(data)
     run_paper(params)
     print(summary(params))
@@ -275,6 +276,8 @@ _TRAINING_FLAGS = {
     "patience": dict(type=int, help="epochs without a better validation loss before stopping"),
     "lr": dict(type=float, help="peak learning rate; None: the preset's ({lr})"),
     "batch_size": dict(type=int, help="None: the preset's ({batch_size})"),
+    "grad_clip": dict(type=float, help="> 0: clip the gradient's norm to this each step; 0: off; "
+                                       "None: the preset's ({grad_clip})"),
     "seed": dict(type=int, help="random seed"),
     "device": dict(help="cpu or cuda[:N] (bf16 autocast on CUDA)"),
     "num_workers": dict(type=int, help="threads assembling batches ahead"),
@@ -287,7 +290,8 @@ def _add_training_flags(parser, names=tuple(_TRAINING_FLAGS), **defaults):
     from legibility.config import TRAINING_DEFAULTS, TrainSettings
 
     fields = TrainSettings.__dataclass_fields__
-    by_preset = {k: ", ".join(f"{p} {v[k]:g}" for p, v in TRAINING_DEFAULTS.items()) for k in ("lr", "batch_size")}
+    by_preset = {k: ", ".join(f"{p} {v[k]:g}" for p, v in TRAINING_DEFAULTS.items())
+                 for k in ("lr", "batch_size", "grad_clip")}
     for name in names:
         spec = dict(_TRAINING_FLAGS[name])
         spec["help"] = spec["help"].format(**by_preset)
@@ -311,14 +315,21 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 
 class _Parser(argparse.ArgumentParser):
-    """A parser (and subparser) showing the defaults."""
+    """A parser (and subparser) showing the defaults; each takes ``--debug``, before or after the command."""
 
     def __init__(self, *args, **kw):
         kw.setdefault("formatter_class", _HelpFormatter)
         super().__init__(*args, **kw)
+        self.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                          help="show the traceback of any error (also: LEGIBILITY_DEBUG=1)")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The command's parser: every subcommand with its flags.
+
+    Kept whole: the parser is the command's documentation (every flag with its help and
+    default), and a reader finds every subcommand and its flags in one place.
+    """
     p = _Parser(
         prog="legibility",
         description="Which characteristics can be read from brain imaging? "
@@ -521,21 +532,34 @@ def _export_bids_flags(args) -> dict:
 
 
 def main(argv=None) -> int:
-    from legibility.errors import LegibilityError
+    """Run one command. The package's own errors are one line (exit 2); any other exception is one
+    line that says how to see its traceback (exit 1), and with ``--debug`` or ``LEGIBILITY_DEBUG=1``
+    every error shows its traceback."""
+    from legibility.errors import LegibilityError, debugging
 
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     args.argv = argv
+    debug = debugging(getattr(args, "debug", False))
     before = _export_bids_flags(args)
     try:
         return args.func(args)
     except KeyboardInterrupt:
         print(_interrupted(args), file=sys.stderr)
         return 130
-    except (LegibilityError, FileExistsError, ValueError, KeyError, RuntimeError) as err:
-        msg = err.args[0] if isinstance(err, KeyError) and err.args else err
-        print(f"legibility {args.command}: error: {msg}", file=sys.stderr)
+    except LegibilityError as err:
+        if debug:
+            traceback.print_exc()
+        print(f"legibility {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except Exception as err:  # not one of ours: a bug or the machine's problem, whose traceback is the evidence
+        if debug:
+            traceback.print_exc()
+        print(f"legibility {args.command}: unexpected error: {type(err).__name__}: {err}", file=sys.stderr)
+        if not debug:
+            print(f"  this is not a message of legibility's own; to see where it came from, run again with "
+                  f"--debug: {_command(argv, ['--debug'])} (or set LEGIBILITY_DEBUG=1)", file=sys.stderr)
+        return 1
     finally:
         for name, value in before.items():  # a command's flags do not outlive it (tests call main)
             if value is None:

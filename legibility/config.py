@@ -9,19 +9,31 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["TRAINING_DEFAULTS", "TrainConfig", "TrainSettings"]
+from legibility.errors import SettingError, UnknownNameError
+
+__all__ = ["TRAINING_DEFAULTS", "TrainConfig", "TrainSettings", "known_preset"]
 
 
 # The training recipe of each preset; a TrainConfig field left at None takes its preset's value.
 # The paper's (SPEC "Training"): Adam at 1e-4, batch 64, a constant rate, augmentation with p 0.05.
 # The cpu preset's is ours, chosen on validation scores on ~800 training participants (README,
 # "What the `cpu` preset needed"; benchmarks/recipe_search.py).
+# Gradient clipping stays off in both: on validation, clipping the norm at 1 left the cpu preset's
+# age model as it was (R^2 0.832 against 0.831) and lowered its sex model (balanced accuracy 0.910
+# against 0.919), two seeds each (benchmarks/results/recipe_search.md, "Later comparisons").
 TRAINING_DEFAULTS = {
     "paper": {"lr": 1e-4, "batch_size": 64, "weight_decay": 0.0, "schedule": "constant", "warmup_epochs": 0.0,
-              "ema": 0.0, "augment": True},
+              "ema": 0.0, "augment": True, "grad_clip": 0.0},
     "cpu": {"lr": 3e-3, "batch_size": 64, "weight_decay": 0.05, "schedule": "cosine", "warmup_epochs": 1.0,
-            "ema": 0.995, "augment": False},
+            "ema": 0.995, "augment": False, "grad_clip": 0.0},
 }
+
+
+def known_preset(name: str) -> str:
+    """``name`` if it is a preset (``paper`` or ``cpu``), else an error that lists the presets."""
+    if name not in TRAINING_DEFAULTS:
+        raise UnknownNameError(f"Unknown preset '{name}'; valid presets: {', '.join(TRAINING_DEFAULTS)}.")
+    return name
 
 
 @dataclass(kw_only=True)
@@ -37,6 +49,7 @@ class TrainSettings:
     schedule: str | None = None  # "constant" (the paper) or "cosine": linear warm-up, then cosine to 0
     warmup_epochs: float | None = None  # length of the warm-up of the "cosine" schedule
     ema: float | None = None  # > 0: keep, evaluate and save a moving average of the weights (decay per step)
+    grad_clip: float | None = None  # > 0: the gradient's norm over all weights clipped to this each step; 0: off
     patience: int = 30
     seed: int = 0
     device: str = "cpu"
@@ -51,12 +64,12 @@ class TrainSettings:
     model: dict = field(default_factory=dict)  # ModelConfig fields that override the preset's
 
     def __post_init__(self):
-        defaults = TRAINING_DEFAULTS.get(self.preset, TRAINING_DEFAULTS["paper"])
+        defaults = TRAINING_DEFAULTS[known_preset(self.preset)]
         for key, value in defaults.items():
             if getattr(self, key) is None:
                 setattr(self, key, value)
         if self.schedule not in ("constant", "cosine"):
-            raise ValueError(f"schedule must be 'constant' or 'cosine', got {self.schedule!r}.")
+            raise SettingError(f"schedule must be 'constant' or 'cosine', got {self.schedule!r}.")
 
 
 @dataclass(kw_only=True)

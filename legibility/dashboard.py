@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from legibility.evaluation import best_models
-from legibility.networks import layout
+from legibility.graphs import layout
 from legibility.study import DOMAIN_COLOURS, DOMAINS, target
 
 __all__ = ["dashboard_data", "write_dashboard"]

@@ -23,16 +23,17 @@ from legibility.errors import LegibilityError
 from legibility.metrics import bootstrap_ci, score_binary, score_continuous
 from legibility.model import autocast, loss_function, to_device
 from legibility.study import DOMAINS, METRIC_COLUMNS, target
+from legibility.transforms import outputs_in_units
 
-__all__ = ["BEST_COLUMNS", "CHANCE", "above_ceiling", "best_beside_ceilings", "best_for", "best_models",
-           "ceiling_for", "ceiling_of", "ceiling_with_se", "evaluate_model", "main_metric", "model_diagnostics",
-           "model_metrics", "predict_rows", "reads_as_chance"]
+__all__ = ["BEST_COLUMNS", "CHANCE", "above_ceiling", "best_models", "ceiling", "evaluate_model",
+           "model_beside_ceiling", "model_diagnostics", "model_metrics", "predict_rows", "reads_as_chance"]
 
 
 # ----------------------------------------------------------------------------- one model
 @torch.no_grad()
 def predict_rows(model, data: ModelData, rows, device: str = "cpu", batch_size: int = 64) -> tuple[np.ndarray, float]:
-    """Model outputs (probability of class 1, or target-scale values) and mean loss."""
+    """The model's predictions for ``rows`` (probability of class 1, or values in the target's own
+    units: :func:`~legibility.transforms.outputs_in_units`) and its mean loss on them."""
     model.eval()
     loss_fn = loss_function(data.tgt.is_binary)
     outs, losses = [], []
@@ -42,18 +43,14 @@ def predict_rows(model, data: ModelData, rows, device: str = "cpu", batch_size: 
             out = model(b).float()
         losses.append(float(loss_fn(out, b["target"])) * len(out))
         outs.append(out.cpu().numpy())
-    out = np.concatenate(outs)
-    pred = 1 / (1 + np.exp(-out[:, 1])) if data.tgt.is_binary else out[:, 0]
+    pred = outputs_in_units(np.concatenate(outs), data.tgt.is_binary, data.target_transform)
     return pred, sum(losses) / len(rows)
 
 
-def model_metrics(data: ModelData, pred: np.ndarray, rows) -> tuple[dict, np.ndarray]:
-    """The published metrics of ``pred`` on ``rows``, and the predictions in original units."""
+def model_metrics(data: ModelData, pred: np.ndarray, rows) -> dict:
+    """The published metrics of ``pred`` (as :func:`predict_rows` gives them) on ``rows``."""
     y = data.y[rows]
-    if data.tgt.is_binary:
-        return score_binary(y, pred), pred
-    values = data.target_transform.inverse_transform(pred)  # original units
-    return score_continuous(y, values, data.train_median), values
+    return score_binary(y, pred) if data.tgt.is_binary else score_continuous(y, pred, data.train_median)
 
 
 def evaluate_model(model, data: ModelData, out: Path, minutes: float, device: str = "cpu", batch_size: int = 64,
@@ -62,7 +59,7 @@ def evaluate_model(model, data: ModelData, out: Path, minutes: float, device: st
     ``metrics.csv`` (the published table's columns, then bootstrap CIs, split sizes and the peer's
     scores), ``test_predictions.csv`` and its figures. Returns the test row."""
     from legibility.figures import save_figure
-    from legibility.figures.model import plot_confusion, plot_curves, plot_scatter
+    from legibility.figures.training import plot_confusion, plot_curves, plot_scatter
     from legibility.linear import linear_peer
 
     tgt, inputs = data.tgt, data.inputs
@@ -70,18 +67,13 @@ def evaluate_model(model, data: ModelData, out: Path, minutes: float, device: st
     rows = []
     for mode, split in (("Validation", "val"), ("Test", "test")):
         idx = data.rows[split]
-        pred, loss = predict_rows(model, data, idx, device, batch_size)
-        m, values = model_metrics(data, pred, idx)
-        y = data.y[idx]
-        if tgt.is_binary:
-            ci_metric = "Balanced accuracy"
-            lo, hi = bootstrap_ci(y, (values >= 0.5).astype(int), "balanced_accuracy", seed=seed)
-        else:
-            ci_metric = "r2"
-            lo, hi = bootstrap_ci(y, values, "r2", seed=seed)
+        values, loss = predict_rows(model, data, idx, device, batch_size)
+        m = model_metrics(data, values, idx)
+        lo, hi = bootstrap_ci(data.y[idx], (values >= 0.5).astype(int) if tgt.is_binary else values,
+                              tgt.metric_key, seed=seed)
         row = {"Mode": mode, "Target": tgt.display, "Inputs": inputs.label, **m,
                "Training time (mins)": minutes, "Loss": loss, **inputs.flags(),
-               "Domain": DOMAINS[tgt.domain].name, "n": len(idx), "ci_metric": ci_metric,
+               "Domain": DOMAINS[tgt.domain].name, "n": len(idx), "ci_metric": tgt.metric,
                "ci_low": lo, "ci_high": hi, "seed": seed, "device": device,
                **{f"n_{s}": len(data.rows[s]) for s in data.rows},
                **{f"n_left_out_{s}": n for s, n in data.left_out.items()},
@@ -111,20 +103,15 @@ def evaluate_model(model, data: ModelData, out: Path, minutes: float, device: st
 
 
 # ----------------------------------------------------------------------------- the study
-def main_metric(target_display: str) -> str:
-    """``Balanced accuracy`` for binary targets, ``r2`` for continuous ones."""
-    return "Balanced accuracy" if target(target_display).is_binary else "r2"
-
-
-def ceiling_for(data_path, row: dict) -> pd.DataFrame:
-    """One small table: the model's test score, its linear peer's, and the ground-truth ceiling
-    (with its standard error) of the same (target, input set) where the data are a synthetic
-    cohort."""
-    metric = main_metric(row["Target"])
-    value, se = ceiling_with_se(data_path, row["Target"], row["Inputs"], metric)
+def model_beside_ceiling(data_path, row: dict) -> pd.DataFrame:
+    """One small table: a model's test score (``row``, as :func:`evaluate_model` returns it), its
+    linear peer's, and the ground-truth ceiling with its standard error of the same (target,
+    input set) where the data are a synthetic cohort (NaN for other data)."""
+    metric = target(row["Target"]).metric
+    value, se = ceiling(data_path, row["Target"], row["Inputs"], metric)
     out = {"target": row["Target"], "inputs": row["Inputs"], "metric": metric,
            "deep model": row[metric], "95% CI": f"[{row['ci_low']:.3f}, {row['ci_high']:.3f}]",
-           "linear peer": _linear(row, metric), "ceiling": value, "ceiling SE": se}
+           "linear peer": _linear(row), "ceiling": value, "ceiling SE": se}
     return pd.DataFrame([out])
 
 
@@ -134,12 +121,28 @@ def _ground_truth(data_path) -> pd.DataFrame | None:
     return pd.read_csv(gt) if gt is not None and gt.exists() else None
 
 
-def ceiling_with_se(data_path, target_name: str, inputs_label: str, metric: str) -> tuple[float, float]:
-    """The ground-truth ceiling of one (target, input set) on a synthetic cohort and its
-    standard error: read from its ``ground_truth.csv`` (the grid's models), or computed the
-    same way for an input set outside the grid (e.g. a psychology item from imaging alone).
-    ``(nan, nan)`` for data that are not synthetic; the SE is NaN for a ``ground_truth.csv``
-    written before it carried one."""
+def ceiling(data_path, target_name: str, inputs_label: str, metric: str | None = None) -> tuple[float, float]:
+    """The ground-truth ceiling of one (target, input set) on a synthetic cohort and its standard error.
+
+    Read from the cohort's ``ground_truth.csv`` (the grid's models), or computed the same way for
+    an input set outside the grid (e.g. a psychology item from imaging alone).
+
+    Parameters
+    ----------
+    data_path : path or None
+        The dataset; one that is not a synthetic cohort has no ceiling.
+    target_name, inputs_label : str
+        As the published table writes them (``"Sex (Male)"``, ``"FLAIR + T1"``).
+    metric : str, optional
+        A metric column; default the target's main metric (:attr:`Target.metric`).
+
+    Returns
+    -------
+    tuple of float
+        ``(ceiling, standard error)``; ``(nan, nan)`` for data that are not synthetic, and a NaN
+        SE from a ``ground_truth.csv`` written without one.
+    """
+    metric = metric or target(target_name).metric
     g = _ground_truth(data_path)
     if g is None:
         return float("nan"), float("nan")
@@ -155,11 +158,6 @@ def ceiling_with_se(data_path, target_name: str, inputs_label: str, metric: str)
     return float(hit[metric].iloc[0]), se
 
 
-def ceiling_of(data_path, target_name: str, inputs_label: str, metric: str) -> float:
-    """The ceiling of :func:`ceiling_with_se` alone."""
-    return ceiling_with_se(data_path, target_name, inputs_label, metric)[0]
-
-
 BEST_COLUMNS = ("Target", "Domain", "Inputs", "metric", "selected_by", "val_score", "test_score", "ci_low",
                 "ci_high", "linear_peer", "ceiling", "ceiling_se", "above_ceiling", "peer_above_ceiling")
 CHANCE = {"Balanced accuracy": 0.5, "r2": 0.0}  # the main metrics' chance levels
@@ -167,29 +165,73 @@ SELECTED_ON_VALIDATION = "validation"
 SELECTED_ON_PUBLISHED_TEST = "test (the published table has test scores only)"
 
 
-def _linear(row, metric: str) -> float:
-    key = "linear_balanced_accuracy" if metric == "Balanced accuracy" else "linear_r2"
+def _linear(row) -> float:
+    """The linear peer's score on its target's main metric in a metrics row; NaN where the row has none."""
+    key = target(row["Target"]).peer_column
     return float(row[key]) if key in row and pd.notna(row[key]) else float("nan")
 
 
-def best_models(metrics: pd.DataFrame) -> pd.DataFrame:
-    """The best input set of each target, chosen on **validation** scores, with its test score.
+def best_models(source, data_path=None) -> pd.DataFrame:
+    """The best input set of each target, chosen on **validation** scores, with its test score
+    and, on a synthetic cohort, its ground-truth ceiling.
 
     "Best" is the paper's (SPEC): the highest balanced accuracy for binary targets, the highest
-    R² for continuous ones. The choice is made on the ``Validation`` rows of ``metrics`` (a
-    sweep's ``metrics_all.csv``) and the chosen model's ``Test`` row is reported, so the test
-    set is looked at once, after the choice. Ties go to the model listed first (grid order).
-    A table with test rows only (the paper's published one) can only be chosen on test: the
-    rows then say so in ``selected_by``.
+    R² for continuous ones. The choice is made on the ``Validation`` rows (a sweep's
+    ``metrics_all.csv``) and the chosen model's ``Test`` row is reported, so the test set is
+    looked at once, after the choice. Ties go to the model listed first (grid order). A table
+    with test rows only (the paper's published one) can only be chosen on test: the rows then
+    say so in ``selected_by``.
+
+    Parameters
+    ----------
+    source : DataFrame, path or "published"
+        A metrics table; or where one is: ``"published"`` (the published table), a sweep's
+        ``metrics_comparison_test.csv`` (chosen on the validation rows of the ``metrics_all.csv``
+        beside it) or a ``best_models.csv`` (read as it is).
+    data_path : path, optional
+        The dataset the models were trained on: on a synthetic cohort the chosen input set's
+        ceiling (:func:`ceiling`) is added beside each score.
 
     Returns
     -------
     DataFrame
         One row per target in the table's order of first appearance, with the columns of
-        :data:`BEST_COLUMNS` but the two ceiling ones (see :func:`best_beside_ceilings`):
-        ``val_score`` and ``test_score`` on the target's main metric, ``ci_low``/``ci_high``
-        the test score's bootstrap CI, ``linear_peer`` the linear peer's test score.
+        :data:`BEST_COLUMNS`: ``val_score`` and ``test_score`` on the target's main metric,
+        ``ci_low``/``ci_high`` the test score's bootstrap CI, ``linear_peer`` the linear peer's
+        test score, the ceiling and its SE (NaN without one) and how to read a score above it
+        (:func:`above_ceiling`).
     """
+    if not isinstance(source, pd.DataFrame):
+        if Path(str(source)).name == paths.BEST_MODELS:
+            return pd.read_csv(source)  # a choice already made
+        source = _metrics_of(source)
+    best = _choose(source)
+    gt = _ground_truth(data_path)
+    pairs = [ceiling(data_path, r.Target, r.Inputs, r.metric) if gt is not None else (float("nan"),) * 2
+             for r in best.itertuples()]
+    best["ceiling"] = [c for c, _ in pairs]
+    best["ceiling_se"] = [se for _, se in pairs]
+    best["above_ceiling"] = [above_ceiling(r.test_score, r.ci_low, r.ci_high, r.ceiling, r.test_score)
+                             for r in best.itertuples()]
+    best["peer_above_ceiling"] = [above_ceiling(r.linear_peer, r.ci_low, r.ci_high, r.ceiling, r.test_score)
+                                  for r in best.itertuples()]
+    return best[list(BEST_COLUMNS)]
+
+
+def _metrics_of(source) -> pd.DataFrame:
+    """The table :func:`best_models` chooses from, for a ``source`` that is not a table (see there)."""
+    from legibility.analysis import load_metrics
+
+    if str(source) != "published":
+        beside = Path(source).parent / "metrics_all.csv"
+        if beside.exists():
+            return pd.read_csv(beside)
+    return load_metrics(source)
+
+
+def _choose(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Each target's model chosen on validation (on test for a table of test rows only), as the
+    first columns of :data:`BEST_COLUMNS`."""
     mode = metrics["Mode"].astype(str).str.lower() if "Mode" in metrics else pd.Series("test", metrics.index)
     val, test = metrics[mode == "validation"], metrics[mode == "test"]
     if len(test) == 0:
@@ -199,7 +241,7 @@ def best_models(metrics: pd.DataFrame) -> pd.DataFrame:
     choose_from = val if on_val else test
     rows = []
     for name, group in test.groupby("Target", sort=False):
-        metric = main_metric(name)
+        metric = target(name).metric
         candidates = choose_from[choose_from.Target == name]
         scores = candidates[metric].astype(float)
         if not len(candidates) or scores.isna().all():
@@ -216,30 +258,9 @@ def best_models(metrics: pd.DataFrame) -> pd.DataFrame:
                      "test_score": float(t[metric]),
                      "ci_low": float(t["ci_low"]) if "ci_low" in t and pd.notna(t["ci_low"]) else float("nan"),
                      "ci_high": float(t["ci_high"]) if "ci_high" in t and pd.notna(t["ci_high"]) else float("nan"),
-                     "linear_peer": _linear(t, metric)})
-    return pd.DataFrame(rows, columns=[c for c in BEST_COLUMNS if not c.startswith("ceiling")])
-
-
-def best_beside_ceilings(metrics: pd.DataFrame, data_path=None) -> pd.DataFrame:
-    """:func:`best_models` with, on a synthetic cohort, the ground-truth ceiling of the chosen
-    input set and its standard error (NaN for other data): the table of ``best_models.csv``."""
-    best = best_models(metrics)
-    gt = _ground_truth(data_path)
-    ceil, se = [], []
-    for r in best.itertuples():
-        if gt is None:
-            ceil.append(float("nan"))
-            se.append(float("nan"))
-            continue
-        value, err = ceiling_with_se(data_path, r.Target, r.Inputs, r.metric)
-        ceil.append(value)
-        se.append(err)
-    best["ceiling"], best["ceiling_se"] = ceil, se
-    best["above_ceiling"] = [above_ceiling(r.test_score, r.ci_low, r.ci_high, r.ceiling, r.test_score)
-                             for r in best.itertuples()]
-    best["peer_above_ceiling"] = [above_ceiling(r.linear_peer, r.ci_low, r.ci_high, r.ceiling, r.test_score)
-                                  for r in best.itertuples()]
-    return best[list(BEST_COLUMNS)]
+                     "linear_peer": _linear(t)})
+    return pd.DataFrame(rows, columns=[c for c in BEST_COLUMNS if not c.startswith("ceiling")
+                                       and "above" not in c])
 
 
 def above_ceiling(score: float, ci_low: float, ci_high: float, ceiling: float, centre: float) -> str:
@@ -259,23 +280,6 @@ def above_ceiling(score: float, ci_low: float, ci_high: float, ceiling: float, c
 def reads_as_chance(metric: str, ci_high: float) -> bool:
     """True when the whole 95% CI of a score lies at or below the metric's chance level."""
     return bool(np.isfinite(ci_high) and ci_high <= CHANCE[metric])
-
-
-def best_for(source) -> pd.DataFrame:
-    """The best-model choice that goes with a metrics source (what ``legibility analyse`` and
-    the figures box): ``"published"`` -> the published table's test-based choice; a sweep's
-    ``metrics_comparison_test.csv`` -> chosen on the validation rows of the ``metrics_all.csv``
-    beside it; a ``best_models.csv`` -> read as it is."""
-    from legibility.analysis import load_metrics
-
-    if str(source) != "published":
-        path = Path(source)
-        if path.name == paths.BEST_MODELS:
-            return pd.read_csv(path)
-        beside = path.parent / "metrics_all.csv"
-        if beside.exists():
-            return best_models(pd.read_csv(beside))
-    return best_models(load_metrics(source))
 
 
 def model_diagnostics(outpath) -> pd.DataFrame:

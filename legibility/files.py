@@ -22,8 +22,8 @@ from pathlib import Path
 
 from legibility.errors import LegibilityError
 
-__all__ = ["DamagedFileError", "DiskFullError", "atomic_write", "damage", "disk_full_message", "file_record",
-           "is_disk_full", "read_json", "recorded_damage", "write_recorded"]
+__all__ = ["DamagedFileError", "DiskFullError", "atomic_nifti", "atomic_write", "damage", "disk_full_message",
+           "file_record", "is_disk_full", "read_json", "recorded_damage", "write_recorded"]
 
 
 class DiskFullError(LegibilityError):
@@ -61,9 +61,9 @@ def disk_full_message(path, needed: int | None = None) -> str:
             f"from them.")
 
 
-def atomic_write(path, data: bytes | str) -> Path:
+def atomic_write(path, data: bytes | str, sync: bool = True) -> Path:
     """Write ``data`` to ``path`` whole or not at all: to a temporary file beside it, flushed to the
-    disk, then renamed over it.
+    disk (unless ``sync`` is False: whole after a kill, not after a power cut), then renamed over it.
 
     Raises
     ------
@@ -78,8 +78,9 @@ def atomic_write(path, data: bytes | str) -> Path:
     try:
         with open(tmp, "wb") as f:
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+            if sync:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except OSError as err:
         tmp.unlink(missing_ok=True)
@@ -87,6 +88,17 @@ def atomic_write(path, data: bytes | str) -> Path:
             raise DiskFullError(disk_full_message(path, len(data))) from err
         raise
     return path
+
+
+def atomic_nifti(img, path, sync: bool = True) -> Path:
+    """A nibabel NIfTI image written whole or not at all (:func:`atomic_write`), gzip-compressed at
+    nibabel's own level when ``path`` ends in ``.gz``."""
+    import gzip
+
+    data = img.to_bytes()
+    if str(path).endswith(".gz"):
+        data = gzip.compress(data, compresslevel=1, mtime=0)
+    return atomic_write(path, data, sync=sync)
 
 
 def file_record(path) -> dict:

@@ -12,6 +12,9 @@ from dataclasses import asdict, dataclass, replace
 import torch
 from torch import nn
 
+from legibility.config import known_preset
+from legibility.errors import SettingError
+
 __all__ = ["PRESETS", "FusedModel", "ModelConfig", "autocast", "loss_function", "preset", "to_device"]
 
 
@@ -90,8 +93,8 @@ PRESETS: dict[str, ModelConfig] = {
 
 def preset(name: str, side: int | None = None, **overrides) -> ModelConfig:
     """A preset, adapted to ``side`` (``paper`` at 128 becomes ``paper128``)."""
-    if name not in PRESETS:
-        raise KeyError(f"Unknown preset '{name}'; valid presets: {', '.join(p for p in PRESETS if p != 'paper128')}.")
+    if name != "paper128":
+        known_preset(name)
     if name == "paper" and side == 128:
         name = "paper128"
     cfg = PRESETS[name]
@@ -109,7 +112,7 @@ def norm3d(kind: str, channels: int) -> nn.Module:
         return nn.BatchNorm3d(channels)
     if kind == "group":
         return nn.GroupNorm(next(g for g in (8, 4, 2, 1) if channels % g == 0), channels)
-    raise ValueError(f"norm must be 'batch' or 'group', got {kind!r}.")
+    raise SettingError(f"norm must be 'batch' or 'group', got {kind!r}.")
 
 
 class ResidualBlock(nn.Module):
@@ -140,7 +143,7 @@ class VolumeEncoder(nn.Module):
                                       for a, b in zip(chans, chans[1:], strict=False)])
         final = 1 if cfg.global_pool else cfg.side // cfg.input_pool // 2 ** len(cfg.cnn_channels)
         if final < 1:
-            raise ValueError(f"side {cfg.side} is too small for {len(cfg.cnn_channels)} pooling blocks.")
+            raise SettingError(f"side {cfg.side} is too small for {len(cfg.cnn_channels)} pooling blocks.")
         gather = nn.Sequential(nn.AdaptiveAvgPool3d(1) if cfg.global_pool else nn.Identity(), nn.Flatten(),
                                nn.Dropout(cfg.head_dropout or 0.0))
         self.dense = nn.Sequential(gather, nn.Linear(cfg.cnn_channels[-1] * final**3, cfg.cnn_dense),
@@ -176,7 +179,7 @@ class FusedModel(nn.Module):
         self.used = {"volumes": cfg.use_volumes, "connectivity": cfg.use_connectivity,
                      "metadata": cfg.use_metadata}
         if not any(self.used.values()):
-            raise ValueError("the model needs at least one input: volumes, connectivity or metadata.")
+            raise SettingError("the model needs at least one input: volumes, connectivity or metadata.")
         width = cfg.cnn_dense + cfg.conn_hidden + cfg.meta_hidden[-1]
         head_dropout = cfg.dropout if cfg.head_dropout is None else cfg.head_dropout
         self.head = nn.Sequential(mlp((width, *cfg.head_hidden), head_dropout),
@@ -187,7 +190,7 @@ class FusedModel(nn.Module):
             nn.init.zeros_(self.linear_path.weight)
             nn.init.zeros_(self.linear_path.bias)
             if cfg.linear_path_start not in ("zero", "peer"):
-                raise ValueError(f"linear_path_start must be 'zero' or 'peer', got {cfg.linear_path_start!r}.")
+                raise SettingError(f"linear_path_start must be 'zero' or 'peer', got {cfg.linear_path_start!r}.")
             if cfg.linear_path_start == "peer":  # the network's own output starts at zero too
                 nn.init.zeros_(self.head[-1].weight)
                 nn.init.zeros_(self.head[-1].bias)

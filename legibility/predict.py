@@ -22,10 +22,11 @@ from legibility.data.cache import Cache
 from legibility.data.layout import ID, Dataset, describe_grid, resizable
 from legibility.data.model_data import ModelData
 from legibility.errors import DataError, LegibilityError
+from legibility.files import atomic_nifti
 from legibility.metrics import score_binary, score_continuous
 from legibility.model import FusedModel, ModelConfig
 from legibility.study import TARGETS, metadata_columns
-from legibility.transforms import MetadataNormaliser, TargetTransform, VoxelStandardiser
+from legibility.transforms import MetadataNormaliser, TargetTransform, VoxelStandardiser, outputs_in_units
 
 __all__ = ["compare_with_training", "conform_volumes", "load_predictor", "predict", "prediction_scores",
            "predictor_state", "training_profile", "training_split"]
@@ -56,7 +57,7 @@ INTENSITY_QUANTILES = (0.01, 0.99)  # the training range of each per-volume stat
 
 def _volume_stats(cache: Cache, modality: str, rows) -> np.ndarray:
     """Mean and SD of each normalised volume of ``rows`` (what the network sees): ``(n, 2)``."""
-    arr = cache.volumes(modality)
+    arr = cache.volume_array(modality)
     out = np.empty((len(rows), 2))
     for i, r in enumerate(rows):
         vol = np.asarray(arr[r], np.float32)
@@ -127,9 +128,7 @@ def conform_volumes(ds: Dataset, state: dict, folder) -> list[str]:
                 affine = np.vstack([np.asarray(ref["affine"]), [0, 0, 0, 1]])
                 img = resample_img(nib.load(p), target_affine=affine, target_shape=ref["shape"],
                                    interpolation="linear", force_resample=True, copy_header=True)
-                tmp = dst.with_name(f".{dst.name}")
-                nib.save(img, tmp)
-                os.replace(tmp, dst)
+                atomic_nifti(img, dst)
             col[i] = str(dst)
             ds.volume_grids[(pid, m)] = ref
             done.append(f"participant {pid}: {p} had {describe_grid(grid)}")
@@ -292,17 +291,17 @@ def predict(model_dir, cache: Cache, batch_size: int = 64) -> pd.DataFrame:
     if (split != "").any():
         table["split"] = split.to_numpy()
     n = len(table)
+    transform = None if tgt.is_binary else TargetTransform(**state["target_transform"])
+    in_units = np.full(n, np.nan)
+    in_units[rows] = outputs_in_units(out, tgt.is_binary, transform)
     if tgt.is_binary:
-        prob = np.full(n, np.nan)
-        prob[rows] = 1 / (1 + np.exp(-out[:, 1]))
+        prob = in_units
         table[f"{tgt.key}_probability"] = prob
         label = pd.Series(pd.NA, index=table.index, dtype="Int64")
         label.iloc[rows] = (prob[rows] >= 0.5).astype(int)
         table[f"{tgt.key}_predicted"] = label
     else:
-        values = np.full(n, np.nan)
-        values[rows] = TargetTransform(**state["target_transform"]).inverse_transform(out[:, 0])
-        table[f"{tgt.key}_predicted"] = values
+        table[f"{tgt.key}_predicted"] = in_units
     if cache.table[tgt.key].notna().any():
         table[f"{tgt.key}_true"] = cache.table[tgt.key].to_numpy()
     table["lacking"] = lacking(cache, state["imaging"], used).to_numpy()

@@ -42,7 +42,7 @@ def _save(fig, name: str, figures_dir, label: str, formats) -> list[Path]:
 def networks_for(metrics: pd.DataFrame, cohort=None) -> tuple[dict, str]:
     """The three graphs (the two association graphs only when a cohort's participant data is
     given) and a note saying what was left out."""
-    from legibility.networks import association_graph, association_matrices, performance_graph
+    from legibility.graphs import association_graph, association_matrices, performance_graph
 
     graphs = {}
     note = ""
@@ -177,10 +177,10 @@ def _closed(drawn: tuple) -> list[Path]:
 
 def _best_choice(metrics, best) -> pd.DataFrame:
     """``best`` as a DataFrame; by default the choice that goes with ``metrics``."""
-    from legibility.evaluation import best_for, best_models
+    from legibility.evaluation import best_models
 
     if best is None:
-        return best_models(metrics) if isinstance(metrics, pd.DataFrame) else best_for(metrics)
+        return best_models(metrics)
     return best if isinstance(best, pd.DataFrame) else pd.read_csv(best)
 
 
@@ -193,7 +193,7 @@ def analyse(metrics, out, cohort=None, figures_dir=None, formats=ANALYSE_FORMATS
     Returns the paths and the headline table.
 
     ``best``: the best-model choice (a DataFrame or a ``best_models.csv``); by default the one
-    that goes with ``metrics`` (:func:`legibility.evaluation.best_for`: chosen on validation for
+    that goes with ``metrics`` (:func:`legibility.evaluation.best_models`: chosen on validation for
     a sweep's table, the published table's own test-based choice for ``"published"``)."""
     table = load_metrics(metrics) if not isinstance(metrics, pd.DataFrame) else metrics
     best = _best_choice(metrics, best)

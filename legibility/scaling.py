@@ -82,9 +82,9 @@ def _subset_cache(cache, keep: np.ndarray):
 
 def _ceiling(data_path, tgt, label: str, metric: str) -> tuple[float, float, float]:
     """The ceiling and a band of its sampling error (± 1.96 SE over the ceiling's held-out half)."""
-    from legibility.evaluation import ceiling_of
+    from legibility.evaluation import ceiling
 
-    c = ceiling_of(data_path, tgt.display, label, metric)
+    c = ceiling(data_path, tgt.display, label, metric)[0]
     if not np.isfinite(c):
         return c, c, c
     info = Path(data_path) / "cohort.json"
@@ -107,7 +107,7 @@ def _run(cache, data_path, tgt_key: str, n: int, rows: np.ndarray, seed: int, cf
                      patience=cfg.patience, seed=seed, device=cfg.device, progress=cfg.progress)
     tgt, inputs = resolve_inputs(tc.target, tc.inputs)
     sub = _subset_cache(cache, rows)
-    metric = "Balanced accuracy" if tgt.is_binary else "r2"
+    metric = tgt.metric
     ceiling, c_low, c_high = _ceiling(data_path, tgt, inputs.label, metric)
     base = {"target": tgt.display, "inputs": inputs.label, "n_train": n, "seed": seed, "ceiling": ceiling,
             "metric": metric, "ceiling_low": c_low, "ceiling_high": c_high}
@@ -124,13 +124,9 @@ def _run(cache, data_path, tgt_key: str, n: int, rows: np.ndarray, seed: int, cf
     peer = linear_peer(data, predictions=True)
     y_test = data.y[data.rows["test"]]
     pred = peer["test"]["prediction"]
-    if tgt.is_binary:
-        lo, hi = bootstrap_ci(y_test, pred.astype(int), "balanced_accuracy", seed=seed)
-    else:
-        lo, hi = bootstrap_ci(y_test, pred, "r2", seed=seed)
-    key = "balanced_accuracy" if tgt.is_binary else "r2"
-    linear = {**base, "learner": "linear", "val_score": float(peer["val"][key]),
-              "test_score": float(peer["test"][key]), "ci_low": lo, "ci_high": hi,
+    lo, hi = bootstrap_ci(y_test, pred.astype(int) if tgt.is_binary else pred, tgt.metric_key, seed=seed)
+    linear = {**base, "learner": "linear", "val_score": float(peer["val"][tgt.metric_key]),
+              "test_score": float(peer["test"][tgt.metric_key]), "ci_low": lo, "ci_high": hi,
               "minutes": (time.perf_counter() - t) / 60, "epochs": 0}
     return [deep, linear]
 

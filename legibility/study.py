@@ -14,6 +14,8 @@ import itertools
 import warnings
 from dataclasses import dataclass
 
+from legibility.errors import SettingError, UnknownNameError
+
 __all__ = [
     "DOMAINS",
     "DOMAIN_COLOURS",
@@ -74,6 +76,21 @@ class Target:
     def is_binary(self) -> bool:
         return self.kind == "binary"
 
+    @property
+    def metric(self) -> str:
+        """The main metric, the paper's: ``Balanced accuracy`` for a binary target, ``r2`` for a continuous one."""
+        return "Balanced accuracy" if self.is_binary else "r2"
+
+    @property
+    def metric_key(self) -> str:
+        """:attr:`metric` as the linear peer's scores and :func:`~legibility.metrics.bootstrap_ci` name it."""
+        return "balanced_accuracy" if self.is_binary else "r2"
+
+    @property
+    def peer_column(self) -> str:
+        """The column of a model's ``metrics.csv`` holding its linear peer's score on :attr:`metric`."""
+        return f"linear_{self.metric_key}"
+
 
 def _t(key, display, domain, kind, units):
     return Target(key, display, domain, kind, units)
@@ -131,7 +148,7 @@ def target(name: str) -> Target:
         return _BY_DISPLAY[key.lower()]
     close = difflib.get_close_matches(key.lower(), list(TARGETS) + list(_BY_DISPLAY), n=1)
     hint = f" Did you mean '{close[0]}'?" if close else ""
-    raise KeyError(
+    raise UnknownNameError(
         f"Unknown target '{name}'.{hint} Valid targets: {', '.join(TARGETS)}."
     )
 
@@ -206,14 +223,14 @@ def parse_inputs_label(label: str) -> InputSet:
         for letter in meta.rstrip(")").split("+"):
             letter = letter.strip()
             if letter not in by_letter:
-                raise ValueError(f"Unknown domain letter '{letter}' in inputs label '{label}'.")
+                raise SettingError(f"Unknown domain letter '{letter}' in inputs label '{label}'.")
             blocks.add(by_letter[letter])
     for part in rest.split("+"):
         part = part.strip()
         if not part:
             continue
         if part not in by_label:
-            raise ValueError(
+            raise SettingError(
                 f"Unknown input '{part}' in inputs label '{label}'; "
                 f"known: {', '.join(_INPUT_LABELS.values())}, Non-imaging data (...)."
             )
@@ -291,12 +308,12 @@ def resolve_inputs(target: str, inputs, metadata_blocks=()) -> tuple[Target, Inp
     keys = [k.strip().lower() for k in (inputs.split() if isinstance(inputs, str) else inputs) if k.strip()]
     unknown = [k for k in keys if k not in INPUT_KEYS]
     if unknown:
-        raise KeyError(f"Unknown input(s) {', '.join(unknown)}; valid inputs: {', '.join(INPUT_KEYS)}.")
+        raise UnknownNameError(f"Unknown input(s) {', '.join(unknown)}; valid inputs: {', '.join(INPUT_KEYS)}.")
     blocks = [b.strip().lower() for b in (metadata_blocks.split() if isinstance(metadata_blocks, str)
                                           else metadata_blocks) if b.strip()]
     bad = [b for b in blocks if b not in DOMAINS]
     if bad:
-        raise KeyError(f"Unknown metadata block(s) {', '.join(bad)}; valid blocks: {', '.join(DOMAINS)}.")
+        raise UnknownNameError(f"Unknown metadata block(s) {', '.join(bad)}; valid blocks: {', '.join(DOMAINS)}.")
     if blocks and "metadata" not in keys:
         keys.append("metadata")
     if "metadata" in keys and not blocks:
@@ -308,7 +325,7 @@ def resolve_inputs(target: str, inputs, metadata_blocks=()) -> tuple[Target, Inp
     if "metadata" in keys and not blocks:
         keys.remove("metadata")
     if not keys:
-        raise ValueError(f"No inputs left for target '{tgt.key}': give at least one of "
+        raise SettingError(f"No inputs left for target '{tgt.key}': give at least one of "
                          f"{', '.join(INPUT_KEYS)} (metadata of the target's own domain is never used).")
     return tgt, InputSet(frozenset(k for k in keys if k != "metadata"), frozenset(blocks))
 

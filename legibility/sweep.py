@@ -62,7 +62,6 @@ _STRUCTURAL, _CONNECTIVITY = frozenset({"t1", "flair"}), frozenset({"connectivit
 
 def quick_grid() -> list[tuple[Target, InputSet]]:
     """The documented subset of the paper's grid used by the main job (see above)."""
-    full = {(t.key, s) for t, s in grid()}
     out = []
     for key in QUICK_TARGETS:
         tgt = get_target(key)
@@ -76,9 +75,7 @@ def quick_grid() -> list[tuple[Target, InputSet]]:
             sets.append(InputSet(_CONNECTIVITY, allowed))
             if key == "worry":
                 sets.append(InputSet(_STRUCTURAL, allowed))
-        for s in sets:
-            assert (tgt.key, s) in full, (tgt.key, s.label)  # the quick grid is a subset of the paper's
-            out.append((tgt, s))
+        out.extend((tgt, s) for s in sets)  # a subset of the paper's grid (tests/test_sweep.py checks it)
     return out
 
 

@@ -20,7 +20,7 @@ import json
 import os
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -36,12 +36,12 @@ from legibility.errors import LegibilityError
 from legibility.evaluation import evaluate_model, predict_rows
 from legibility.files import DamagedFileError, atomic_write, damage, file_record, read_json
 from legibility.linear import start_linear_path
-from legibility.model import FusedModel, autocast, loss_function, preset, to_device
+from legibility.model import FusedModel, ModelConfig, autocast, loss_function, preset, to_device
 from legibility.predict import predictor_state
 from legibility.study import InputSet, Target, metadata_columns, resolve_inputs
 
 __all__ = ["TrainConfig", "identity_differences", "learning_rate", "model_data", "model_identity", "network_settings",
-           "read_done", "run_settings", "settings_differences", "train_model"]
+           "read_back", "read_done", "run_settings", "settings_differences", "train_model"]
 
 
 def model_data(cache: Cache, cfg: TrainConfig, tgt: Target | None = None, inputs: InputSet | None = None) -> ModelData:
@@ -61,6 +61,9 @@ def model_data(cache: Cache, cfg: TrainConfig, tgt: Target | None = None, inputs
 _NOT_WEIGHTS = ("device", "num_workers", "progress", "tensorboard")
 _AS_RESOLVED = ("target", "inputs", "metadata_blocks")
 _IN_FOLDER_NAME = ("target", "inputs")
+# Settings left out of the identity at their off value (0), so that a model trained before the
+# setting existed reads as the same model as one trained with it off.
+_LEFT_OUT_WHEN_OFF = ("grad_clip",)
 
 
 # Fields of ModelConfig that a model's target and inputs decide (its folder's name holds them), and
@@ -99,7 +102,8 @@ def model_identity(cfg: TrainConfig, side: int | None = None) -> dict:
     """
     tgt, inputs = resolve_inputs(cfg.target, cfg.inputs, cfg.metadata_blocks)
     out = {"target": tgt.key, "inputs": inputs.label}
-    out.update({k: v for k, v in asdict(cfg).items() if k not in (*_NOT_WEIGHTS, *_AS_RESOLVED)})
+    out.update({k: v for k, v in asdict(cfg).items() if k not in (*_NOT_WEIGHTS, *_AS_RESOLVED)
+                and not (k in _LEFT_OUT_WHEN_OFF and not v)})
     out["side"] = side or cfg.side
     out["network"] = network_settings(cfg, out["side"])
     return json.loads(json.dumps(out))  # tuples as lists: as it reads back from done.json
@@ -301,125 +305,213 @@ def _batches(data: ModelData, chunks, seeds, cfg: TrainConfig):
 def train_model(cache: Cache, cfg: TrainConfig, outpath, restore: bool = False, overwrite: bool = False) -> dict:
     """Train one model; write its outputs to ``outpath/<model_name>/``; return its test row.
 
-    A folder holding a finished model (``done.json``) is refused unless ``restore`` (read it back)
-    or ``overwrite`` (start afresh); the refusal names the settings that differ. With ``restore`` a
-    half-trained model resumes from its last checkpoint when that is of the same
-    :func:`model_identity` (one of another is refused, or with ``overwrite`` discarded); a damaged
+    In four steps: the folder and the model are prepared (:func:`_prepare`), a checkpoint is
+    restored when asked (:func:`_restore`), the model is fitted (:func:`_fit`) and its folder
+    finished: scores, figures and ``done.json`` (:func:`_finish`).
+
+    A folder holding a finished model (``done.json``) is refused unless ``restore`` or
+    ``overwrite`` (start afresh); the refusal names the settings that differ. With ``restore`` a
+    finished model of the same :func:`model_identity` is read back (:func:`read_back`: nothing is
+    refitted or redrawn), and a half-trained one resumes from its last checkpoint when that is of
+    the same identity (one of another is refused, or with ``overwrite`` discarded); a damaged
     checkpoint is named and the model restarts from its best one or from scratch, saying which.
     ``training_progress.csv`` is rewritten after every epoch, so a running model can be watched.
     """
-    import shutil
-
-    from tqdm.auto import tqdm
-
     from legibility.study import model_name
 
     tgt, inputs = resolve_inputs(cfg.target, cfg.inputs, cfg.metadata_blocks)
     out = Path(outpath) / model_name(tgt, inputs)
     ident = model_identity(cfg, cache.side)
-    if _usable_done(out) and not restore:
-        if not overwrite:
-            _refuse_finished(out, cfg, cache.side)
-        shutil.rmtree(out)
+    if _open_folder(out, cfg, cache.side, restore, overwrite):
+        return read_back(out)
+    ck, best_state = _resume_point(out, ident, overwrite) if restore else (None, None)
+    run = _prepare(cache, cfg, out, ident, fresh=ck is None)
+    if ck is not None:
+        _restore(run, ck)
+    run.best_state = best_state
+    _fit(run)
+    return _finish(run)
+
+
+def read_back(folder) -> dict:
+    """The test row of a finished model's ``metrics.csv``, as :func:`train_model` returned it."""
+    table = pd.read_csv(Path(folder) / "metrics.csv")
+    return table[table["Mode"] == "Test"].iloc[0].to_dict()
+
+
+def _open_folder(out: Path, cfg: TrainConfig, side: int, restore: bool, overwrite: bool) -> bool:
+    """Make ``out`` ready for training; True when it holds a finished model of ``cfg`` to read back
+    instead. A finished model is refused without ``restore`` or ``overwrite``, and removed with
+    ``overwrite`` alone; files half-written by a killed run are removed."""
+    import shutil
+
+    if _usable_done(out):
+        if restore and settings_differences(out, cfg, side) == []:
+            return True
+        if not restore:
+            if not overwrite:
+                _refuse_finished(out, cfg, side)
+            shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     for half_written in out.glob("*.tmp*"):  # left by a killed run; in a sweep this model is ours (its claim)
         half_written.unlink(missing_ok=True)
-    device = cfg.device
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise LegibilityError(f"--device {device} asked for, but torch sees no CUDA GPU; use --device cpu.")
+    return False
+
+
+@dataclass(eq=False)
+class _Run:
+    """One model's training as it goes: what :func:`_fit` advances and :func:`_finish` writes."""
+
+    cfg: TrainConfig
+    out: Path
+    ident: dict
+    data: ModelData
+    mcfg: ModelConfig
+    model: FusedModel
+    opt: torch.optim.Optimizer
+    ema: FusedModel | None  # the moving average of the weights, when cfg.ema > 0
+    history: list = field(default_factory=list)  # one row of training_progress.csv per epoch
+    start: int = 0  # the first epoch to run
+    best_val: float = float("inf")
+    best_epoch: int = -1
+    bad: int = 0  # epochs since the best validation loss
+    best_state: dict | None = None
+
+    @property
+    def judged(self) -> FusedModel:
+        """The model that is evaluated and kept: the moving average when there is one."""
+        return self.ema if self.ema is not None else self.model
+
+
+def _prepare(cache: Cache, cfg: TrainConfig, out: Path, ident: dict, fresh: bool) -> _Run:
+    """The model's data, network, optimiser and moving average; a ``fresh`` network with a linear
+    path started at the linear peer's fit (a restored one takes its checkpoint's weights)."""
+    if cfg.device.startswith("cuda") and not torch.cuda.is_available():
+        raise LegibilityError(f"--device {cfg.device} asked for, but torch sees no CUDA GPU; use --device cpu.")
     torch.manual_seed(cfg.seed)
-    data = model_data(cache, cfg, tgt, inputs)
+    data = model_data(cache, cfg)
+    tgt, inputs = data.tgt, data.inputs
     mcfg = preset(cfg.preset, side=cache.side, use_volumes=bool(data.channels),
                   use_connectivity=data.conn is not None, use_metadata=bool(inputs.blocks),
                   in_channels=max(len(data.channels), 1), n_edges=data.n_edges(),
                   n_metadata=len(metadata_columns(tgt)), n_outputs=2 if tgt.is_binary else 1, **cfg.model)
-    last, best_path = out / "last.pt", out / "best_model.pt"
-    ck, best_state = _resume_point(out, ident, overwrite) if restore else (None, None)
     model = FusedModel(mcfg)
-    if ck is None and mcfg.linear_path_start == "peer" and model.linear_path is not None:
-        start_linear_path(model, data)  # not when resuming: the checkpoint holds the state
-    model = model.to(device)
-    opt = _optimiser(model, cfg)
-    ema = copy.deepcopy(model) if cfg.ema > 0 else None  # what is evaluated and kept when set
-    judged = ema if ema is not None else model
-    loss_fn = loss_function(tgt.is_binary)
-    history, start, best_val, best_epoch, bad = [], 0, float("inf"), -1, 0
-    if ck is not None:
-        model.load_state_dict(ck["model"])
-        if ck["optimizer"] is not None:  # None: restarted from best_model.pt, with a fresh optimiser
-            opt.load_state_dict(ck["optimizer"])
-        if ema is not None:
-            ema.load_state_dict(ck["ema"])
-        history, start = ck["history"], ck["epoch"] + 1
-        best_val, best_epoch, bad = ck["best_val"], ck["best_epoch"], ck["bad_epochs"]
-    writer = None
-    if cfg.tensorboard:
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError as err:
-            raise LegibilityError("--tensorboard needs the tensorboard package: "
-                                  "`.venv/bin/pip install tensorboard`, or drop the flag.") from err
+    if fresh and mcfg.linear_path_start == "peer" and model.linear_path is not None:
+        start_linear_path(model, data)
+    model = model.to(cfg.device)
+    ema = copy.deepcopy(model) if cfg.ema > 0 else None
+    return _Run(cfg, out, ident, data, mcfg, model, _optimiser(model, cfg), ema)
 
-        writer = SummaryWriter(str(out / "tensorboard"))
-    t0 = time.perf_counter() - (history[-1]["seconds"] if history else 0.0)
-    train_rows = data.rows["train"]
-    y_train = data.y[train_rows]
-    epochs = tqdm(range(start, cfg.epochs), desc=out.name, unit="epoch", disable=not cfg.progress,
-                  initial=start, total=cfg.epochs)
+
+def _restore(run: _Run, ck: dict):
+    """Put ``run`` where checkpoint ``ck`` left it: weights, optimiser, moving average and history."""
+    run.model.load_state_dict(ck["model"])
+    if ck["optimizer"] is not None:  # None: restarted from best_model.pt, with a fresh optimiser
+        run.opt.load_state_dict(ck["optimizer"])
+    if run.ema is not None:
+        run.ema.load_state_dict(ck["ema"])
+    run.history, run.start = ck["history"], ck["epoch"] + 1
+    run.best_val, run.best_epoch, run.bad = ck["best_val"], ck["best_epoch"], ck["bad_epochs"]
+
+
+def _tensorboard(run: _Run):
+    """A TensorBoard writer into the model's folder, when asked for; else None."""
+    if not run.cfg.tensorboard:
+        return None
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError as err:
+        raise LegibilityError("--tensorboard needs the tensorboard package: "
+                              "`.venv/bin/pip install tensorboard`, or drop the flag.") from err
+    return SummaryWriter(str(run.out / "tensorboard"))
+
+
+def _fit(run: _Run):
+    """Train epochs from ``run.start`` until ``cfg.epochs`` or early stopping; after each, score
+    validation, keep the best weights and write the checkpoints and the progress table."""
+    from tqdm.auto import tqdm
+
+    cfg = run.cfg
+    writer = _tensorboard(run)
+    t0 = time.perf_counter() - (run.history[-1]["seconds"] if run.history else 0.0)
+    epochs = tqdm(range(run.start, cfg.epochs), desc=run.out.name, unit="epoch", disable=not cfg.progress,
+                  initial=run.start, total=cfg.epochs)
     for epoch in epochs:
-        if bad >= cfg.patience:
+        if run.bad >= cfg.patience:
             break
-        torch.manual_seed(cfg.seed * 100_003 + epoch)  # per-epoch seeds: resuming replays exactly
-        rng = np.random.default_rng([cfg.seed, epoch])
-        order = train_rows[epoch_order(y_train, tgt.is_binary, rng)]
-        if len(order) % cfg.batch_size == 1:
-            order = order[:-1]  # BatchNorm cannot train on a batch of one
-        model.train()
-        total, count = 0.0, 0
-        chunks = [order[s:s + cfg.batch_size] for s in range(0, len(order), cfg.batch_size)]
-        seeds = rng.integers(2**31, size=len(chunks))  # one generator per batch: same with any workers
-        for step, b in enumerate(_batches(data, chunks, seeds, cfg)):
-            for group in opt.param_groups:
-                group["lr"] = learning_rate(cfg, epoch + step / len(chunks)) * group["lr_scale"]
-            b = to_device(b, device)
-            with autocast(device):
-                fit = loss_fn(model(b).float(), b["target"])
-            loss = fit + model.penalty()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            if ema is not None:
-                _ema_update(ema, model, cfg.ema, epoch * len(chunks) + step)
-            total += fit.item() * len(b["target"])
-            count += len(b["target"])
-        _, val_loss = predict_rows(judged, data, data.rows["val"], device, cfg.batch_size)
-        row = {"epoch": epoch, "train_loss": total / max(count, 1), "val_loss": val_loss,
-               "seconds": time.perf_counter() - t0, "pid": os.getpid()}  # pid: shows where a resume took over
-        history.append(row)
-        if val_loss < best_val:
-            best_val, best_epoch, bad = val_loss, epoch, 0
-            best_state = copy.deepcopy(judged.state_dict())
-            atomic_save({**predictor_state(judged, data, mcfg, run_settings(cfg), best_epoch), "identity": ident},
-                        best_path)
-        else:
-            bad += 1
-        atomic_save({"identity": ident, "model": model.state_dict(), "optimizer": opt.state_dict(),
-                      **({"ema": ema.state_dict()} if ema is not None else {}), "epoch": epoch,
-                      "history": history, "best_val": best_val, "best_epoch": best_epoch,
-                      "bad_epochs": bad}, last)
-        atomic_csv(pd.DataFrame(history), out / "training_progress.csv")  # watchable while it runs
+        train_loss = _train_epoch(run, epoch)
+        _, val_loss = predict_rows(run.judged, run.data, run.data.rows["val"], cfg.device, cfg.batch_size)
+        run.history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
+                            "seconds": time.perf_counter() - t0, "pid": os.getpid()})  # pid: where a resume took over
+        _keep(run, epoch, val_loss)
         if writer:
-            writer.add_scalars("loss", {"train": row["train_loss"], "val": val_loss}, epoch)
-        epochs.set_postfix(train=f"{row['train_loss']:.3f}", val=f"{val_loss:.3f}", best=best_epoch)
+            writer.add_scalars("loss", {"train": train_loss, "val": val_loss}, epoch)
+        epochs.set_postfix(train=f"{train_loss:.3f}", val=f"{val_loss:.3f}", best=run.best_epoch)
     if writer:
         writer.close()
-    if best_state is not None:
-        judged.load_state_dict(best_state)
-    minutes = (history[-1]["seconds"] if history else 0.0) / 60
-    atomic_csv(pd.DataFrame(history), out / "training_progress.csv")
-    row = evaluate_model(judged, data, out, minutes, device, cfg.batch_size, cfg.seed, history)
-    done = {"finished": time.strftime("%Y-%m-%d %H:%M:%S"), "device": device, "settings": ident,
-            "files": {"metrics.csv": file_record(out / "metrics.csv")}}  # read_done checks it against this
-    atomic_write(out / "done.json", json.dumps(done, indent=1))
-    return row
 
+
+def _train_epoch(run: _Run, epoch: int) -> float:
+    """One epoch of steps over the training rows (the majority class undersampled afresh); its
+    mean training loss. Seeded by the epoch, so that a resumed run replays it exactly."""
+    cfg, data, model, opt = run.cfg, run.data, run.model, run.opt
+    torch.manual_seed(cfg.seed * 100_003 + epoch)
+    rng = np.random.default_rng([cfg.seed, epoch])
+    train_rows = data.rows["train"]
+    order = train_rows[epoch_order(data.y[train_rows], data.tgt.is_binary, rng)]
+    if len(order) % cfg.batch_size == 1:
+        order = order[:-1]  # BatchNorm cannot train on a batch of one
+    model.train()
+    loss_fn = loss_function(data.tgt.is_binary)
+    total, count = 0.0, 0
+    chunks = [order[s:s + cfg.batch_size] for s in range(0, len(order), cfg.batch_size)]
+    seeds = rng.integers(2**31, size=len(chunks))  # one generator per batch: same with any workers
+    for step, b in enumerate(_batches(data, chunks, seeds, cfg)):
+        for group in opt.param_groups:
+            group["lr"] = learning_rate(cfg, epoch + step / len(chunks)) * group["lr_scale"]
+        b = to_device(b, cfg.device)
+        with autocast(cfg.device):
+            fit = loss_fn(model(b).float(), b["target"])
+        loss = fit + model.penalty()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.grad_clip > 0:
+            nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        opt.step()
+        if run.ema is not None:
+            _ema_update(run.ema, model, cfg.ema, epoch * len(chunks) + step)
+        total += fit.item() * len(b["target"])
+        count += len(b["target"])
+    return total / max(count, 1)
+
+
+def _keep(run: _Run, epoch: int, val_loss: float):
+    """After an epoch: the best weights kept (``best_model.pt``) when ``val_loss`` is the lowest yet,
+    the checkpoint to resume from (``last.pt``) and the progress table written."""
+    if val_loss < run.best_val:
+        run.best_val, run.best_epoch, run.bad = val_loss, epoch, 0
+        run.best_state = copy.deepcopy(run.judged.state_dict())
+        atomic_save({**predictor_state(run.judged, run.data, run.mcfg, run_settings(run.cfg), epoch),
+                     "identity": run.ident}, run.out / "best_model.pt")
+    else:
+        run.bad += 1
+    atomic_save({"identity": run.ident, "model": run.model.state_dict(), "optimizer": run.opt.state_dict(),
+                 **({"ema": run.ema.state_dict()} if run.ema is not None else {}), "epoch": epoch,
+                 "history": run.history, "best_val": run.best_val, "best_epoch": run.best_epoch,
+                 "bad_epochs": run.bad}, run.out / "last.pt")
+    atomic_csv(pd.DataFrame(run.history), run.out / "training_progress.csv")  # watchable while it runs
+
+
+def _finish(run: _Run) -> dict:
+    """Score the best weights (:func:`~legibility.evaluation.evaluate_model`: the scores beside the
+    linear peer, the figures), then write ``done.json``; the test row."""
+    if run.best_state is not None:
+        run.judged.load_state_dict(run.best_state)
+    minutes = (run.history[-1]["seconds"] if run.history else 0.0) / 60
+    atomic_csv(pd.DataFrame(run.history), run.out / "training_progress.csv")
+    cfg = run.cfg
+    row = evaluate_model(run.judged, run.data, run.out, minutes, cfg.device, cfg.batch_size, cfg.seed, run.history)
+    done = {"finished": time.strftime("%Y-%m-%d %H:%M:%S"), "device": cfg.device, "settings": run.ident,
+            "files": {"metrics.csv": file_record(run.out / "metrics.csv")}}  # read_done checks it against this
+    atomic_write(run.out / "done.json", json.dumps(done, indent=1))
+    return row

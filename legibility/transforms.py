@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["MetadataNormaliser", "TargetTransform", "VoxelStandardiser"]
+__all__ = ["MetadataNormaliser", "TargetTransform", "VoxelStandardiser", "outputs_in_units"]
 
 
 class TargetTransform:
@@ -42,6 +42,26 @@ class TargetTransform:
 
     def state(self) -> dict:
         return {k: float(getattr(self, k)) for k in ("lo", "hi", "mean", "sd", "zmin", "zmax")}
+
+
+def outputs_in_units(outputs, binary: bool, transform: TargetTransform | None = None) -> np.ndarray:
+    """A network's outputs as a reader takes them: the probability of class 1 for a binary target
+    (the sigmoid of the second of its two outputs), the value in the target's own units for a
+    continuous one (its one output through ``transform``'s inverse).
+
+    Parameters
+    ----------
+    outputs : array of shape (n, 2) or (n, 1)
+        What :class:`~legibility.model.FusedModel` returns, as numbers.
+    binary : bool
+        Whether the target is binary (:attr:`legibility.study.Target.is_binary`).
+    transform : TargetTransform, optional
+        The model's target transform; needed for a continuous target.
+    """
+    out = np.asarray(outputs, np.float64)
+    if binary:
+        return 1 / (1 + np.exp(-out[:, 1]))
+    return transform.inverse_transform(out[:, 0])
 
 
 class MetadataNormaliser:

@@ -44,7 +44,7 @@ from IPython.display import Image, display
 from legibility.config import TrainConfig
 from legibility.data.cache import build_cache
 from legibility.data.layout import load_dataset
-from legibility.evaluation import ceiling_for
+from legibility.evaluation import model_beside_ceiling
 from legibility.paths import in_project
 from legibility.train import train_model
 
@@ -61,7 +61,7 @@ result = train_model(cache, config, outpath, restore=True)  # a finished model i
 # ## Test performance, beside the linear peer and the ceiling
 
 # %%
-ceiling_for(data_path, result)
+model_beside_ceiling(data_path, result)
 
 # %% [markdown]
 # ## Training curves and test predictions

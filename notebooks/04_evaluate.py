@@ -34,7 +34,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from legibility.evaluation import best_beside_ceilings, model_diagnostics
+from legibility.evaluation import best_models, model_diagnostics
 from legibility.figures import save_figure
 from legibility.figures.evaluation import plot_best_vs_ceiling, plot_model_curves
 from legibility.paths import in_project
@@ -43,7 +43,7 @@ sweep_dir, data_path, out_dir, figures_dir = (in_project(p, root_dir)
                                                 for p in (sweep_dir, data_path, out_dir, figures_dir))
 
 # %%
-best = best_beside_ceilings(pd.read_csv(f"{sweep_dir}/metrics_all.csv"), data_path)
+best = best_models(pd.read_csv(f"{sweep_dir}/metrics_all.csv"), data_path)
 Path(out_dir).mkdir(parents=True, exist_ok=True)
 best.to_csv(f"{out_dir}/best_models.csv", index=False)
 best.round(3)

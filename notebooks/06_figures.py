@@ -35,7 +35,7 @@ root_dir: str = ""  # the folder relative paths above are under; empty: the repo
 from pathlib import Path
 
 from legibility.analysis import load_metrics
-from legibility.evaluation import best_for
+from legibility.evaluation import best_models
 from legibility.paths import in_project
 from legibility.report import (
     dashboard_for,
@@ -54,7 +54,7 @@ if metrics != "published":
 table = load_metrics(metrics or f"{sweep_dir}/metrics_comparison_test.csv")
 # The best input set of each target: our sweep's was chosen on validation by notebook 04
 # (best_models.csv); the published table has test scores only, so its choice is test-based.
-best = best_for(metrics or f"{out_dir}/best_models.csv")
+best = best_models(metrics or f"{out_dir}/best_models.csv")
 best[["Target", "Inputs", "selected_by"]]
 
 # %% [markdown]

@@ -201,7 +201,7 @@ def test_metrics_published_reads_the_variable(published_table, monkeypatch):
 
 def test_networks_from_a_cohort(tiny_cohort):
     from legibility.data.layout import load_dataset
-    from legibility.networks import association_graph, association_matrices, top_edges
+    from legibility.graphs import association_graph, association_matrices, top_edges
 
     mats = association_matrices(load_dataset(tiny_cohort).table)
     for m in mats.values():
@@ -228,7 +228,7 @@ def test_dashboard_in_a_real_browser(published, tmp_path):
     if exe is None:
         pytest.skip("no chromium on this machine (.ci/run installs it)")
     from legibility.dashboard import write_dashboard
-    from legibility.networks import performance_graph
+    from legibility.graphs import performance_graph
 
     page_path = write_dashboard(published, {"Performance similarity": performance_graph(published)},
                                 tmp_path / "dashboard.html")
@@ -265,7 +265,7 @@ def test_dashboard_shows_markup_in_names_as_text_and_runs_none_of_it(published, 
     if exe is None:
         pytest.skip("no chromium on this machine (.ci/run installs it)")
     from legibility.dashboard import write_dashboard
-    from legibility.networks import performance_graph
+    from legibility.graphs import performance_graph
 
     evil = "<img src=x onerror=\"document.title='ran'\">"
     metrics = published.copy()
@@ -286,3 +286,26 @@ def test_dashboard_shows_markup_in_names_as_text_and_runs_none_of_it(published, 
         page.wait_for_timeout(200)  # an onerror handler would have run by now
         assert page.title() != "ran"
         browser.close()
+
+
+def test_node_sizes_of_a_graph_in_pieces_are_each_pieces_own_centrality():
+    """Keeping the top edges can leave a target without any: its size is 0 and the others keep theirs."""
+    import networkx as nx
+
+    from legibility.graphs import association_graph
+
+    names = list(TARGETS)[:5]
+    w = pd.DataFrame(0.0, names, names)
+    for a, b, v in ((0, 1, 0.9), (1, 2, 0.8), (0, 2, 0.7), (3, 4, 0.6), (2, 3, 0.01)):
+        w.iat[a, b] = w.iat[b, a] = v
+    g = association_graph(w, keep=0.8)  # the weakest edge goes: {0, 1, 2} and {3, 4}
+    assert nx.number_connected_components(g) == 2
+    sizes = {n: g.nodes[n]["size"] for n in g}
+    triangle = g.subgraph(names[:3])
+    expected = nx.eigenvector_centrality_numpy(nx.Graph(triangle), weight="weight")
+    for n in names[:3]:
+        assert sizes[n] == pytest.approx(abs(expected[n]), rel=1e-6)
+    assert sizes[names[3]] == pytest.approx(sizes[names[4]]) == pytest.approx(0.5 ** 0.5)
+    lone = association_graph(w, keep=0.4)  # (0, 1) and (1, 2): targets 3 and 4 have no edge
+    assert lone.nodes[names[3]]["size"] == lone.nodes[names[4]]["size"] == 0
+    assert all(lone.nodes[n]["size"] > 0 for n in names[:3])

@@ -100,7 +100,7 @@ def test_paper_layout_round_trips_through_bids(tiny_cohort, tmp_path):
     ca, cb = build_cache(paper, 32, progress=False), build_cache(back, 32, progress=False)
     order = [cb.table.biobank_id.tolist().index(p) for p in ca.table.biobank_id]
     assert np.allclose(ca.connectivity(), np.asarray(cb.connectivity())[order], atol=1e-6)
-    assert np.array_equal(ca.volumes("t1"), np.asarray(cb.volumes("t1"))[order])
+    assert np.array_equal(ca.volume_array("t1"), np.asarray(cb.volume_array("t1"))[order])
 
 
 def test_ids_keep_leading_zeros(tiny_cohort, tmp_path):

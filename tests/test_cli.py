@@ -11,6 +11,7 @@ from conftest import ROOT, fail_training_of
 
 from legibility import __version__
 from legibility.cli import build_parser, main
+from legibility.study import TARGETS
 
 
 def subparsers():
@@ -92,3 +93,47 @@ def test_tensorboard_and_notebook_progress_bars_come_with_the_install():
     for package in ("tensorboard", "ipywidgets"):
         assert package in lock
         assert any(re.match(rf"{package}\b", d) for d in declared), package
+
+
+def _bug(*_args, **_kwargs):
+    raise KeyError("n_train")  # what a mistake in the package's own code looks like
+
+
+def test_own_errors_are_one_line_and_unexpected_ones_say_how_to_see_the_traceback(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("LEGIBILITY_DEBUG", raising=False)
+    assert main(["train", "--inpath", str(tmp_path), "--target", "agee", "--inputs", "t1"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == ("legibility train: error: Unknown target 'agee'. Did you mean 'age'? Valid targets: "
+                           + ", ".join(TARGETS) + ".")
+
+    monkeypatch.setattr("legibility.study.grid_table", _bug)
+    out = tmp_path / "grid.csv"
+    assert main(["grid", "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.startswith("legibility grid: unexpected error: KeyError: 'n_train'\n")
+    assert f"--debug: legibility grid --out {out} --debug (or set LEGIBILITY_DEBUG=1)" in err
+
+    for argv in (["grid", "--out", str(out), "--debug"], ["--debug", "grid", "--out", str(out)]):
+        assert main(argv) == 1
+        err = capsys.readouterr().err
+        assert "Traceback (most recent call last)" in err
+        assert 'raise KeyError("n_train")' in err  # the line of the bug itself
+        assert "run again" not in err
+    monkeypatch.setenv("LEGIBILITY_DEBUG", "1")
+    assert main(["grid", "--out", str(out)]) == 1
+    assert "Traceback (most recent call last)" in capsys.readouterr().err
+    assert main(["train", "--inpath", str(tmp_path), "--target", "agee", "--inputs", "t1"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err
+    assert err.strip().endswith("Valid targets: " + ", ".join(TARGETS) + ".")
+
+
+def test_an_unknown_preset_is_refused_when_the_settings_are_made():
+    from legibility.config import TrainConfig, TrainSettings
+    from legibility.errors import UnknownNameError
+
+    for make in (lambda: TrainSettings(preset="gpu"), lambda: TrainConfig(preset="papper", target="age",
+                                                                          inputs=("t1",))):
+        with pytest.raises(UnknownNameError, match=r"^Unknown preset '\w+'; valid presets: paper, cpu\.$"):
+            make()

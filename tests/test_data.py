@@ -158,16 +158,16 @@ def test_manifest_layout(cohort, tmp_path):
     assert ds2.layout == "manifest"
     assert ds2.table.split.value_counts().to_dict() == ds.table.split.value_counts().to_dict()
     c1, c2 = build_cache(ds, 32, progress=False), build_cache(ds2, 32, progress=False)
-    np.testing.assert_array_equal(np.asarray(c1.volumes("t1")), np.asarray(c2.volumes("t1")))
+    np.testing.assert_array_equal(np.asarray(c1.volume_array("t1")), np.asarray(c2.volume_array("t1")))
     np.testing.assert_array_equal(np.asarray(c1.connectivity()), np.asarray(c2.connectivity()))
 
 
 def test_cache_contents_and_normalisation(cohort):
     ds = load_dataset(cohort)
     c = build_cache(ds, 32, progress=False)
-    vols = np.asarray(c.volumes("dwi"), np.float32)
+    vols = np.asarray(c.volume_array("dwi"), np.float32)
     assert vols.shape == (40, 32, 32, 32)
-    assert c.volumes("dwi").dtype == np.float16
+    assert c.volume_array("dwi").dtype == np.float16
     assert np.allclose(vols.min(axis=(1, 2, 3)), -1)
     assert np.allclose(vols.max(axis=(1, 2, 3)), 1)
     assert c.connectivity().shape == (40, 20 * 19 // 2)
@@ -206,14 +206,14 @@ def test_a_damaged_cache_file_is_named_and_the_cache_rebuilt(cohort, capsys, dam
     ds = load_dataset(cohort)
     c = build_cache(ds, 32, progress=False)
     whole = (c.path / name).read_bytes()
-    t1, conn = np.asarray(c.volumes("t1")).copy(), np.asarray(c.connectivity()).copy()
+    t1, conn = np.asarray(c.volume_array("t1")).copy(), np.asarray(c.connectivity()).copy()
     damage(c.path / name)
     capsys.readouterr()
     again = build_cache(ds, 32, progress=False)
     assert f"{c.path / name} is damaged" in capsys.readouterr().err
     assert again.path == c.path
     assert (again.path / name).read_bytes() == whole
-    np.testing.assert_array_equal(again.volumes("t1"), t1)
+    np.testing.assert_array_equal(again.volume_array("t1"), t1)
     np.testing.assert_array_equal(again.connectivity(), conn)
     assert [p.name for p in (cohort / "_cache").iterdir() if p.name.startswith(".")] == []
 

@@ -40,7 +40,7 @@ def test_grid_boxes_follow_the_given_best_table(published, tmp_path):
     svg = save_figure(fig, "grid", tmp_path, formats=("svg",))[0].read_text()
     assert set(re.findall(r'id="best:([^|"]+)\|([^"]+)"', svg)) == {("Age", "DWI"),
                                                                      ("Sex (Male)", "rsfMRI Connectivity")}
-    assert any("chosen by validation r2, validation balanced accuracy" in t for t in _texts(fig))
+    assert any("chosen by validation r2, validation balanced accuracy" in " ".join(t.split()) for t in _texts(fig))
     plt.close(fig)
     with pytest.raises(ValueError, match="Inputs"):
         plot_performance_grid(published, best=chosen.drop(columns="Inputs"))
@@ -61,7 +61,7 @@ def test_grid_has_the_papers_badges_and_keys(published):
 
 
 def test_networks_three_panels_keys_legend_and_no_overlapping_labels(published, tiny_cohort):
-    from legibility.figures.networks import plot_networks
+    from legibility.figures.graphs import plot_networks
     from legibility.report import networks_for
 
     graphs, note = networks_for(published, tiny_cohort)
@@ -259,3 +259,86 @@ def test_side_by_side_covers_the_four_figures(tmp_path):
         plt.imsave(path, np.zeros((*shape, 3)))
     out = sbs.side_by_side(ours, paper, tmp_path / "out.png")
     assert plt.imread(out).shape[1] > 60
+
+
+# ----------------------------------------------------------------------------- layout at every size
+def _drawn_texts(fig):
+    """Every text the figure draws (figure texts, titles, axis labels, the tick labels of the ticks
+    in view, annotations, legends), with its box in pixels."""
+    from matplotlib.text import Text
+
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    texts = list(fig.texts)
+    for ax in fig.axes:
+        texts += [ax.title, ax._left_title, ax._right_title, ax.xaxis.label, ax.yaxis.label, *ax.texts]
+        for axis in (ax.xaxis, ax.yaxis):
+            for tick in axis._update_ticks():
+                texts += [tick.label1, tick.label2]
+        if ax.get_legend() is not None:
+            texts += list(ax.get_legend().get_texts())
+    return [(t, t.get_window_extent(renderer)) for t in texts
+            if isinstance(t, Text) and t.get_visible() and t.get_text().strip()]
+
+
+def _overlap(a, b, slack: float = 0.5) -> bool:
+    return a.x0 + slack < b.x1 and b.x0 + slack < a.x1 and a.y0 + slack < b.y1 and b.y0 + slack < a.y1
+
+
+def assert_legible(fig):
+    """No text clipped by the figure's edge, none over another text, none over an axes not its own."""
+    texts = _drawn_texts(fig)
+    e = fig.bbox
+    for t, box in texts:
+        inside = e.x0 - 0.5 <= box.x0 <= box.x1 <= e.x1 + 0.5 and e.y0 - 0.5 <= box.y0 <= box.y1 <= e.y1 + 0.5
+        assert inside, f"clipped: {t.get_text()!r}"
+    for i, (a, box_a) in enumerate(texts):
+        for b, box_b in texts[i + 1:]:
+            assert not _overlap(box_a, box_b), f"{a.get_text()!r} overlaps {b.get_text()!r}"
+        for ax in fig.axes:
+            if ax is not a.axes and ax.get_visible():
+                assert not _overlap(box_a, ax.bbox), f"{a.get_text()!r} is drawn over another panel"
+
+
+def _quick_rows(published):
+    from legibility.sweep import quick_grid
+
+    pairs = {(t.display, s.label) for t, s in quick_grid()}
+    return published[[(t, i) in pairs for t, i in zip(published.Target, published.Inputs, strict=True)]]
+
+
+@pytest.mark.parametrize("size", ["paper", "quick", "one target", "one input set"])
+def test_the_grid_holds_at_every_size(published, size):
+    table = {"paper": published, "quick": _quick_rows(published) if size == "quick" else None,
+             "one target": published[published.Target == "Hb"],
+             "one input set": published[published.Inputs == "FLAIR + T1"]}[size]
+    assert len(table) == {"paper": 700, "quick": 29, "one target": 32, "one input set": 4}[size]
+    fig = plot_performance_grid(table, best_note="the published table's\ntest-based choice")
+    assert_legible(fig)
+    keys = next(t for t in fig.texts if t.get_text() == "Performance keys")
+    panels = [ax for ax in fig.axes if ax.get_title() in ("Balanced accuracy", "BA", "R²")]
+    renderer = fig.canvas.get_renderer()
+    assert keys.get_window_extent(renderer).x1 < min(ax.get_tightbbox(renderer).x0 for ax in panels)  # own column
+    plt.close(fig)
+
+
+def test_best_vs_ceiling_draws_every_interval_whole_with_its_legend_clear_of_the_data(published):
+    from legibility.evaluation import best_models
+    from legibility.figures.evaluation import plot_best_vs_ceiling
+
+    best = best_models(published)
+    best["ci_low"], best["ci_high"] = best.test_score - 0.08, best.test_score + 0.08
+    best.loc[best.Target == "HbA1c", "ci_low"] = -0.45  # an interval reaching past the panel's usual edge
+    best["ceiling"], best["ceiling_se"] = best.test_score + 0.1, 0.02
+    fig = plot_best_vs_ceiling(best)
+    assert_legible(fig)
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        lo, hi = ax.get_xlim()
+        for segments in (c.get_segments() for c in ax.collections if hasattr(c, "get_segments")):
+            for seg in segments:
+                assert lo <= seg[:, 0].min(), "an interval cut on the left"  # every CI and whisker whole
+                assert seg[:, 0].max() <= hi, "an interval cut on the right"
+        legend = ax.get_legend().get_window_extent(renderer)
+        assert legend.x0 >= ax.bbox.x1  # beside the panel, so clear of every point
+    plt.close(fig)

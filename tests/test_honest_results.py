@@ -15,10 +15,8 @@ from legibility.data.layout import load_dataset
 from legibility.evaluation import (
     SELECTED_ON_PUBLISHED_TEST,
     SELECTED_ON_VALIDATION,
-    best_beside_ceilings,
-    best_for,
     best_models,
-    ceiling_with_se,
+    ceiling,
 )
 from legibility.predict import predict
 from legibility.study import TARGETS, parse_inputs_label
@@ -61,30 +59,31 @@ def test_a_table_of_test_rows_only_says_its_choice_is_test_based(published_table
     assert best.loc["Age", "test_score"] == pytest.approx(0.859, abs=1e-3)
 
 
-def test_best_for_a_sweep_reads_the_validation_rows_beside_it(tmp_path):
+def test_the_best_of_a_sweep_is_chosen_on_the_validation_rows_beside_it(tmp_path):
     table = pd.DataFrame(_rows("Worry", "A", 0.60, 0.52) + _rows("Worry", "B", 0.55, 0.64))
     table.to_csv(tmp_path / "metrics_all.csv", index=False)
     table[table.Mode == "Test"].to_csv(tmp_path / "metrics_comparison_test.csv", index=False)
-    best = best_for(tmp_path / "metrics_comparison_test.csv")
+    best = best_models(tmp_path / "metrics_comparison_test.csv")
     assert best.Inputs.tolist() == ["A"]
     best.to_csv(tmp_path / paths.BEST_MODELS, index=False)
-    assert best_for(tmp_path / paths.BEST_MODELS).Inputs.tolist() == ["A"]
+    assert best_models(tmp_path / paths.BEST_MODELS).Inputs.tolist() == ["A"]
 
 
-def test_best_beside_ceilings_reads_the_cohorts_ground_truth(tiny_cohort):
+def test_the_best_models_beside_their_ceilings_read_the_cohorts_ground_truth(tiny_cohort):
     truth = pd.read_csv(tiny_cohort / paths.GROUND_TRUTH)
     assert (truth.ceiling_se > 0).all()
     pick = truth[(truth.Target == "Age") & (truth.Inputs == "FLAIR + T1")].iloc[0]
     table = pd.DataFrame(_rows("Age", "FLAIR + T1", 0.7, 0.6) + _rows("Age", "DWI", 0.5, 0.8))
-    best = best_beside_ceilings(table, tiny_cohort).iloc[0]
+    best = best_models(table, tiny_cohort).iloc[0]
     assert best.Inputs == "FLAIR + T1"
     assert best.ceiling == pytest.approx(pick.r2)
     assert best.ceiling_se == pytest.approx(pick.ceiling_se)
     # an input set outside the grid (a psychology item from imaging alone) is computed on demand
-    value, se = ceiling_with_se(tiny_cohort, "Worry", "DWI + FLAIR + T1", "Balanced accuracy")
+    value, se = ceiling(tiny_cohort, "Worry", "DWI + FLAIR + T1")
     assert 0.45 < value < 0.7
     assert 0 < se < 0.05
-    assert np.isnan(ceiling_with_se(None, "Age", "FLAIR + T1", "r2")[0])
+    assert np.isnan(ceiling(None, "Age", "FLAIR + T1", "r2")[0])
+    assert value == ceiling(tiny_cohort, "Worry", "DWI + FLAIR + T1", "Balanced accuracy")[0]  # the main metric
 
 
 # ----------------------------------------------------------------------------- ceilings
@@ -254,7 +253,7 @@ def test_scores_above_their_ceiling_and_below_chance_are_flagged(tiny_cohort):
                          + _rows("Weight", "FLAIR + T1", 0.7, weight + 0.2)  # ceiling below all of its CI
                          + _rows("Worry", "FLAIR + T1", 0.6, 0.38))  # CI [0.28, 0.48]: at or below chance
     table.loc[table.Target == "Weight", "linear_r2"] = weight + 0.03
-    best = best_beside_ceilings(table, tiny_cohort).set_index("Target")
+    best = best_models(table, tiny_cohort).set_index("Target")
     assert best.loc["Age", "above_ceiling"] == "sampling"
     assert best.loc["Weight", "above_ceiling"] == "suspect"
     assert best.loc["Weight", "peer_above_ceiling"] == "sampling"

@@ -206,3 +206,22 @@ def test_a_damaged_file_of_a_finished_model_is_named_and_the_model_finished_agai
     after = pd.read_csv(out / "metrics_all.csv")
     timing = ["Training time (mins)"]
     pd.testing.assert_frame_equal(after.drop(columns=timing), before.drop(columns=timing), atol=1e-6)
+
+
+def test_a_finished_model_is_read_back_without_refitting_or_redrawing(cache, tmp_path, monkeypatch):
+    first = train_model(cache, cfg(), tmp_path)
+    folder = tmp_path / "hb__meta-c-d-p"
+    written = {p.name: p.stat().st_mtime_ns for p in folder.iterdir() if p.is_file()}
+
+    def refit(*_args, **_kwargs):
+        raise AssertionError("a finished model was scored or fitted again")
+
+    monkeypatch.setattr("legibility.train.evaluate_model", refit)
+    monkeypatch.setattr("legibility.linear.linear_peer", refit)
+    monkeypatch.setattr("legibility.train.FusedModel", refit)
+    again = train_model(cache, cfg(), tmp_path, restore=True)
+    assert again["r2"] == pytest.approx(first["r2"])
+    assert {k: again[k] for k in ("Target", "Inputs", "ci_low", "ci_high", "linear_r2")} == \
+        {k: pytest.approx(first[k]) if isinstance(first[k], float) else first[k]
+         for k in ("Target", "Inputs", "ci_low", "ci_high", "linear_r2")}
+    assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir() if p.is_file()} == written  # nothing rewritten

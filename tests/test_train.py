@@ -389,3 +389,27 @@ def test_training_from_the_peer_start_keeps_its_setting(cache, tmp_path):
     with pytest.raises(ValueError, match="linear_path_start"):
         train_model(cache, cfg(epochs=1, model={"linear_path": True, "linear_path_start": "ridge"}),
                     tmp_path / "bad")
+
+
+def test_gradient_clipping_bounds_every_step_and_is_part_of_the_identity(cache, tmp_path, monkeypatch):
+    from legibility.train import model_identity
+
+    norms = []
+    step = torch.optim.AdamW.step
+
+    def recording_step(self, *args, **kwargs):
+        grads = [p.grad for g in self.param_groups for p in g["params"] if p.grad is not None]
+        norms.append(float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))))
+        return step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", recording_step)
+    settings = dict(target="hb", inputs=("metadata",), epochs=1)
+    train_model(cache, cfg(**settings, grad_clip=0.0), tmp_path / "off")
+    unclipped, norms[:] = list(norms), []
+    train_model(cache, cfg(**settings, grad_clip=0.05), tmp_path / "on")
+    assert len(norms) == len(unclipped) > 1
+    assert max(unclipped) > 0.05  # the clip bites ...
+    assert max(norms) <= 0.05 * (1 + 1e-4)  # ... on every step
+    assert "grad_clip" not in model_identity(cfg(grad_clip=0.0), 32)  # off reads as a model trained without it
+    assert model_identity(cfg(grad_clip=0.05), 32)["grad_clip"] == 0.05
+    assert TrainConfig(target="age", inputs=("t1",), preset="paper").grad_clip == 0.0

@@ -32,6 +32,8 @@ import numpy as np
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
+from legibility.errors import SettingError
+
 __all__ = ["LINEAR", "WORLDS", "Nuisance", "Template", "SubjectBrain", "World", "draw_nuisance", "output_affine",
            "synthesise", "template"]
 
@@ -195,11 +197,11 @@ class World:
 
     def __post_init__(self):
         if self.kind not in WORLDS:
-            raise ValueError(f"world must be one of {WORLDS}; got {self.kind!r}.")
+            raise SettingError(f"world must be one of {WORLDS}; got {self.kind!r}.")
         if not 0.0 <= self.shape_share <= 1.0:
-            raise ValueError(f"shape_share must be in [0, 1]; got {self.shape_share}.")
+            raise SettingError(f"shape_share must be in [0, 1]; got {self.shape_share}.")
         if self.kind == "linear" and self.shape_share != 0.0:
-            raise ValueError("shape_share needs the anatomical world (world='anatomical').")
+            raise SettingError("shape_share needs the anatomical world (world='anatomical').")
 
     @property
     def anatomical(self) -> bool:

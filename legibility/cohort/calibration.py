@@ -40,7 +40,7 @@ class CalibrationTarget:
 
     @property
     def metric(self) -> str:
-        return "Balanced accuracy" if TARGETS[self.key].is_binary else "r2"
+        return TARGETS[self.key].metric
 
     @property
     def inputs(self) -> list[str]:

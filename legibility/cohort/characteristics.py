@@ -107,6 +107,10 @@ def _binary(liability: np.ndarray, prevalence: float) -> np.ndarray:
 def make_characteristics(lat: pd.DataFrame, rng: np.random.Generator):
     """The 25 characteristics and their liabilities from the latent traits.
 
+    Kept whole: one equation per characteristic, in the study's order, so that the generative
+    model reads top to bottom as its documentation describes it (split by domain, the shared
+    latent terms would be passed around between the pieces).
+
     Returns
     -------
     values : DataFrame

@@ -14,6 +14,8 @@ import functools
 
 import numpy as np
 
+from legibility.errors import SettingError
+
 __all__ = ["NETWORKS", "node_networks", "subject_connectivity", "upper_triangle"]
 
 NETWORKS = ("visual", "somatomotor", "dorsal_attention", "ventral_attention", "limbic",
@@ -36,7 +38,7 @@ def edge_code(n_nodes: int, n_codes: int) -> np.ndarray:
     """Orthonormal patterns (n_codes x n_edges) that spread each code over all edges."""
     n_edges = n_nodes * (n_nodes - 1) // 2
     if n_edges < n_codes:
-        raise ValueError(f"connectivity needs at least {n_codes} edges; got {n_nodes} nodes")
+        raise SettingError(f"connectivity needs at least {n_codes} edges; got {n_nodes} nodes")
     rng = np.random.default_rng(_SEED)
     q, _ = np.linalg.qr(rng.standard_normal((n_edges, n_codes)))
     return np.ascontiguousarray(q.T, dtype=np.float32)

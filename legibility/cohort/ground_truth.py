@@ -169,7 +169,7 @@ def monotone(pairs, scores: list[dict]) -> list[dict]:
     """
     out = []
     for tgt, inputs in pairs:
-        metric = "Balanced accuracy" if tgt.is_binary else "r2"
+        metric = tgt.metric
         subs = [j for j, (t, s) in enumerate(pairs) if t.key == tgt.key and _contains(inputs, s)]
         out.append(scores[max(subs, key=lambda j: scores[j][metric])])
     return out

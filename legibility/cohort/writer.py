@@ -20,11 +20,14 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+import pandas as pd
 
 from legibility import __version__, paths
 from legibility.cohort import anatomy, connectome
 from legibility.cohort.characteristics import draw_latents, make_characteristics
 from legibility.cohort.information import MODALITIES, RHO2, observe, unshrunk
+from legibility.errors import FolderInUseError, SettingError
+from legibility.files import atomic_nifti
 from legibility.study import TARGETS
 
 __all__ = ["generate_cohort", "make_world", "CODE_GAIN"]
@@ -41,7 +44,7 @@ _SEX_CUT = 0.0627  # liability threshold of 47.5% male
 def region_code(n_regions: int, n_codes: int, modality: str) -> np.ndarray:
     """Orthonormal spatial patterns (n_codes x n_regions) for one modality's regional effects."""
     if n_regions < n_codes:
-        raise ValueError(
+        raise SettingError(
             f"--regions must be at least {n_codes} (one pattern per characteristic); got "
             f"{n_regions}."
         )
@@ -91,9 +94,7 @@ def _write_volume(path: Path, vol: np.ndarray, affine: np.ndarray):
     data = np.clip(np.round(vol * 1000.0), 0, 32767).astype(np.int16)
     img = nib.Nifti1Image(data, affine)
     img.header.set_xyzt_units("mm")
-    tmp = path.with_name(path.name + ".part.nii.gz")
-    nib.save(img, tmp)
-    os.replace(tmp, path)
+    atomic_nifti(img, path, sync=False)  # the cohort counts as written once cohort.json is, last
 
 
 # Worker state, set before the pool forks.
@@ -112,6 +113,52 @@ def _one(i: int):
     return connectome.subject_connectivity(
         j["nodes"], age_c, float(j["conn_male"][i]), j["conn_code"][i], rng,
         gain=CODE_GAIN["connectivity"])
+
+
+def _write_participants(n: int, workers: int, progress: bool) -> list[np.ndarray]:
+    """Write the ``n`` participants of the job set up in ``_JOB`` (their volumes), in ``workers``
+    processes; their connectivity matrices, in order."""
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=n, desc="synthetic participants", unit="subj", disable=not progress)
+    conn = [None] * n
+    if workers > 1:
+        ctx = mp.get_context("fork")
+        with ctx.Pool(workers) as pool:
+            for i, mat in enumerate(pool.imap(_one, range(n), chunksize=4)):
+                conn[i] = mat
+                bar.update()
+    else:
+        for i in range(n):
+            conn[i] = _one(i)
+            bar.update()
+    bar.close()
+    return conn
+
+
+def _write_tables(out: Path, values: pd.DataFrame, lat: pd.DataFrame, obs: dict, ids: np.ndarray,
+                  folders: np.ndarray, conn: list[np.ndarray]):
+    """Each split's characteristics table, connectivity matrices and id list, in the paper's layout,
+    and the latent traits beside them."""
+    meta = values.copy()
+    meta.insert(0, "biobank_id", ids)
+    for folder in paths.SPLIT_DIRS.values():
+        sel = folders == folder
+        order = np.argsort(ids[sel])
+        sel_idx = np.flatnonzero(sel)[order]
+        base = out / folder
+        base.mkdir(parents=True, exist_ok=True)
+        meta.iloc[sel_idx].to_csv(paths.metadata_path(out, folder), index=False)
+        npy, txt = paths.fmri_paths(out, folder)
+        np.save(npy, np.stack([conn[i] for i in sel_idx]).astype(np.float32))
+        txt.write_text("".join(f"{ids[i]}\n" for i in sel_idx))
+    latents = lat.copy()
+    latents.insert(0, "biobank_id", ids)
+    latents.insert(1, "folder", folders)
+    for m in MODALITIES:
+        for c in ("sex", "age"):
+            latents[f"{m}_{c}_obs"] = obs[m][c].to_numpy()
+    latents.to_csv(out / paths.LATENTS, index=False)
 
 
 def generate_cohort(out, n: int = 200, side: int = 64, seed: int = 0, regions: int = 96,
@@ -161,24 +208,22 @@ def generate_cohort(out, n: int = 200, side: int = 64, seed: int = 0, regions: i
     dict
         What was written and how long it took.
     """
-    from tqdm.auto import tqdm
-
     from legibility.cohort.ground_truth import cached_ceilings
 
     out = Path(out)
     the_world = make_world(world, shape_share)
     if format not in ("paper", "bids"):
-        raise ValueError(f"format must be 'paper' or 'bids'; got {format!r}.")
+        raise SettingError(f"format must be 'paper' or 'bids'; got {format!r}.")
     if format == "bids":
         return _generate_bids(out, n=n, side=side, seed=seed, regions=regions, nodes=nodes, workers=workers,
                               progress=progress, ceiling_n=ceiling_n, world=world, shape_share=shape_share,
                               asymptote_n=asymptote_n)
     if n < 10:
-        raise ValueError(f"n must be at least 10 participants (got {n}).")
+        raise SettingError(f"n must be at least 10 participants (got {n}).")
     if side < 16:
-        raise ValueError(f"side must be at least 16 voxels (got {side}).")
+        raise SettingError(f"side must be at least 16 voxels (got {side}).")
     if out.exists() and any(out.iterdir()):
-        raise FileExistsError(
+        raise FolderInUseError(
             f"{out} is not empty; choose a new folder or delete it first.")
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
@@ -203,40 +248,9 @@ def generate_cohort(out, n: int = 200, side: int = 64, seed: int = 0, regions: i
     )
     out.mkdir(parents=True, exist_ok=True)
     workers = workers or min(os.cpu_count() or 1, 8)
-    bar = tqdm(total=n, desc="synthetic participants", unit="subj", disable=not progress)
-    conn = [None] * n
-    if workers > 1:
-        ctx = mp.get_context("fork")
-        with ctx.Pool(workers) as pool:
-            for i, mat in enumerate(pool.imap(_one, range(n), chunksize=4)):
-                conn[i] = mat
-                bar.update()
-    else:
-        for i in range(n):
-            conn[i] = _one(i)
-            bar.update()
-    bar.close()
+    conn = _write_participants(n, workers, progress)
     t_images = time.perf_counter() - t0
-
-    meta = values.copy()
-    meta.insert(0, "biobank_id", ids)
-    for folder in paths.SPLIT_DIRS.values():
-        sel = folders == folder
-        order = np.argsort(ids[sel])
-        sel_idx = np.flatnonzero(sel)[order]
-        base = out / folder
-        base.mkdir(parents=True, exist_ok=True)
-        meta.iloc[sel_idx].to_csv(paths.metadata_path(out, folder), index=False)
-        npy, txt = paths.fmri_paths(out, folder)
-        np.save(npy, np.stack([conn[i] for i in sel_idx]).astype(np.float32))
-        txt.write_text("".join(f"{ids[i]}\n" for i in sel_idx))
-    latents = lat.copy()
-    latents.insert(0, "biobank_id", ids)
-    latents.insert(1, "folder", folders)
-    for m in MODALITIES:
-        for c in ("sex", "age"):
-            latents[f"{m}_{c}_obs"] = obs[m][c].to_numpy()
-    latents.to_csv(out / paths.LATENTS, index=False)
+    _write_tables(out, values, lat, obs, ids, folders, conn)
     gt = cached_ceilings(n=ceiling_n, progress=progress)
     if asymptote_n is None:
         asymptote_n = 6000 if the_world.anatomical else 0
@@ -266,7 +280,7 @@ def _generate_bids(out: Path, **kw) -> dict:
     from legibility.data.layout import load_dataset
 
     if out.exists() and any(out.iterdir()):
-        raise FileExistsError(f"{out} is not empty; choose a new folder or delete it first.")
+        raise FolderInUseError(f"{out} is not empty; choose a new folder or delete it first.")
     tmp = out.parent / f".{out.name}.paper-layout"
     shutil.rmtree(tmp, ignore_errors=True)
     try:

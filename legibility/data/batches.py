@@ -60,7 +60,7 @@ class BatchReader:
     def __init__(self, cache: Cache, channels, connectivity: bool, metadata=None, voxel=None, source=None,
                  diagnostic: bool = False):
         self.channels = list(channels)
-        self.volumes = [cache.volumes(m) for m in self.channels]
+        self.channel_arrays = [cache.volume_array(m) for m in self.channels]
         self.conn = cache.connectivity() if connectivity else None
         self.meta, self.voxel, self.diagnostic = metadata, voxel, diagnostic
         self.source = np.arange(len(cache.table)) if source is None else source
@@ -72,8 +72,8 @@ class BatchReader:
         order = np.argsort(src)  # memmaps read fastest in order
         srt, back = src[order], np.argsort(order)
         out = {}
-        if self.volumes:
-            x = torch.from_numpy(np.stack([np.asarray(a[srt]) for a in self.volumes], 1)[back]).float()
+        if self.channel_arrays:
+            x = torch.from_numpy(np.stack([np.asarray(a[srt]) for a in self.channel_arrays], 1)[back]).float()
             if self.diagnostic:
                 x = torch.full_like(x, 0.5)
             if self.voxel is not None:

@@ -45,7 +45,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from legibility.errors import DataError
+from legibility.errors import DataError, FolderInUseError
 from legibility.study import DOMAINS, TARGETS
 
 __all__ = ["BidsOptions", "SPLIT_SEED", "is_bids", "read_bids", "write_bids", "paper_split"]
@@ -363,7 +363,7 @@ def write_bids(table: pd.DataFrame, out, name: str = "legibility dataset", anat_
 
     out = Path(out)
     if out.exists() and any(out.iterdir()):
-        raise FileExistsError(f"{out} is not empty; choose a new folder or delete it first.")
+        raise FolderInUseError(f"{out} is not empty; choose a new folder or delete it first.")
     out.mkdir(parents=True, exist_ok=True)
     deriv = out / "derivatives" / DERIVATIVE
     generated = [{"Name": "legibility", "Version": __version__,

@@ -37,7 +37,7 @@ import pandas as pd
 from legibility.data.layout import ID, MODALITIES, Dataset, as_grid
 from legibility.data.problems import Problem, report_all
 from legibility.data.sources import connectivity_shape, load_matrix, load_volume, normalise_volume, resize_volume
-from legibility.errors import DataError
+from legibility.errors import DataError, SettingError
 from legibility.files import (
     DamagedFileError,
     DiskFullError,
@@ -212,8 +212,8 @@ class Cache:
         """The participants' ids as the user's files write them (BIDS: with ``sub-``), in array order."""
         return (self.id_prefix + self.table[ID].astype(str)).to_numpy()
 
-    def volumes(self, modality: str) -> np.ndarray:
-        """``N x S x S x S`` float16, memory-mapped (zeros where the participant lacks it)."""
+    def volume_array(self, modality: str) -> np.ndarray:
+        """One modality's volumes: ``N x S x S x S`` float16, memory-mapped (zeros where the participant lacks it)."""
         return np.load(self.path / f"{modality}.npy", mmap_mode="r")
 
     def connectivity(self) -> np.ndarray:
@@ -285,7 +285,7 @@ def build_cache(ds: Dataset, side: int = 64, root=None, workers: int | None = No
     from tqdm.auto import tqdm
 
     if side not in SIDES:
-        raise ValueError(f"side must be one of {SIDES}; got {side}.")
+        raise SettingError(f"side must be one of {SIDES}; got {side}.")
     root = _cache_root(ds, root)
     key = cache_key(ds, side)
     final = root / f"side{side}-{key}"
@@ -342,7 +342,7 @@ def mean_volumes(c: Cache, modalities=IMAGING_KEYS, chunk: int = 64) -> dict[str
     """Mean normalised volume of each modality over the participants who have it."""
     out = {}
     for m in modalities:
-        arr, has = c.volumes(m), c.has(m)
+        arr, has = c.volume_array(m), c.has(m)
         total = np.zeros((c.side,) * 3, np.float64)
         for s in range(0, len(arr), chunk):
             part = np.asarray(arr[s:s + chunk], np.float32)[has[s:s + chunk]]

@@ -77,7 +77,7 @@ class ModelData:
                                       f"{', '.join(need)}: too few to train a model.")
             self.rows[split] = idx
         self.channels = [m for m in CHANNEL_ORDER if m in inputs.imaging]
-        self.volumes = [cache.volumes(m) for m in self.channels]
+        self.channel_arrays = [cache.volume_array(m) for m in self.channels]
         self.conn = cache.connectivity() if "connectivity" in inputs.imaging else None
         y = table[tgt.key].to_numpy(np.float64)
         self.y = y
@@ -98,7 +98,7 @@ class ModelData:
         self.augmenter = Augmenter() if augment and self.channels else None
         self.voxel = None
         if self.channels and voxel_standardise and not diagnostic:
-            self.voxel = VoxelStandardiser().fit(self.volumes, train)
+            self.voxel = VoxelStandardiser().fit(self.channel_arrays, train)
         self.reader = BatchReader(cache, self.channels, self.conn is not None,
                                   self.meta if inputs.blocks else None, self.voxel, self.source, diagnostic)
         if sum(self.left_out.values()):

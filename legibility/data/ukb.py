@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 
 from legibility.data.checks import PLAUSIBLE
-from legibility.errors import DataError
+from legibility.errors import DataError, FolderInUseError, SettingError
 from legibility.study import TARGETS
 
 __all__ = ["FIELDS", "UkbField", "IMAGING", "CONNECTIVITY_FIELDS", "convert_ukb", "derive_characteristics",
@@ -310,96 +310,52 @@ def _own_matrix(folder: Path, eid: str) -> np.ndarray | None:
 
 # --------------------------------------------------------------------------- conversion
 
-def convert_ukb(fields, imaging, out, format: str = "paper", connectivity="25751",
-                instance: int = IMAGING_VISIT, drop_implausible: bool = False, seed: int | None = None,
-                progress: bool = True) -> dict:
-    """Convert a showcase extract and the bulk imaging folders into a dataset at ``out``.
-
-    Parameters
-    ----------
-    fields : path
-        The extract CSV (``eid``, ``31-0.0``, ...).
-    imaging : path
-        Folder holding the bulk zips or their unzipped folders (searched recursively).
-    format : {"paper", "bids"}
-    connectivity : str
-        A network-matrix field (25750-25753), a folder of ``<eid>.npy|.tsv|.csv`` matrices,
-        or ``none``.
-    drop_implausible : bool
-        Leave out participants with a value outside the plausible ranges of
-        ``legibility check`` (reported) instead of stopping with an error.
-    seed : int, optional
-        Seed of the 80 : 20 split (default :data:`legibility.data.bids.SPLIT_SEED`).
-
-    Returns
-    -------
-    dict
-        Counts: participants kept, excluded (and why, in ``excluded.csv``), modalities found.
-    """
-    from tqdm.auto import tqdm
-
-    from legibility.data.bids import SPLIT_SEED, paper_split, write_bids
-
-    out, imaging = Path(out), Path(imaging)
-    if format not in ("paper", "bids"):
-        raise ValueError(f"format must be 'paper' or 'bids'; got {format!r}.")
-    if out.exists() and any(out.iterdir()):
-        raise FileExistsError(f"{out} is not empty; choose a new folder or delete it first.")
-    if not imaging.is_dir():
-        raise DataError(f"Imaging folder {imaging} does not exist (the folder of the bulk downloads).")
-    df = read_extract(fields)
-    values, sources = derive_characteristics(df)
-
-    # Plausible ranges, reported with the field and the eid.
+def _implausible(values: pd.DataFrame, sources: pd.DataFrame, drop: bool) -> list[tuple]:
+    """``(eid, column, field, value, reason)`` of each value outside the plausible ranges of
+    ``legibility check``; unless ``drop``, the first stops the conversion, naming its eid and field."""
     bad_rows = []
     for col, (lo, hi) in PLAUSIBLE.items():
         v = values[col]
         wrong = v.notna() & ((v < lo) | (v > hi))
         for eid in v.index[wrong]:
             bad_rows.append((eid, col, sources.at[eid, col], v[eid], f"outside {lo:g}-{hi:g} {TARGETS[col].units}"))
-    if bad_rows and not drop_implausible:
+    if bad_rows and not drop:
         eid, col, src, val, why = bad_rows[0]
         raise DataError(f"eid {eid}: field {src} ({col}) is {val:g}, {why} ({len(bad_rows)} such value(s)). "
                         f"Check the extract's units, or pass --drop_implausible to leave these participants "
                         f"out (they are listed in excluded.csv).")
+    return bad_rows
 
-    # Imaging found per participant.
-    index = _bulk_index(imaging, instance)
-    conn_field = conn_dir = None
-    if str(connectivity).lower() != "none":
-        if str(connectivity).isdigit():
-            conn_field = int(connectivity)
-            if conn_field not in CONNECTIVITY_FIELDS:
-                raise DataError(f"--connectivity {connectivity}: use a network-matrix field "
-                                f"({', '.join(map(str, CONNECTIVITY_FIELDS))}) or a folder of matrices.")
-        else:
-            conn_dir = Path(connectivity)
-            if not conn_dir.is_dir():
-                raise DataError(f"--connectivity {connectivity} is neither a field id nor a folder.")
-    eids = [e for e in df.index if any((e, f) in index for f, _ in IMAGING.values())
-            or (conn_field and (e, conn_field) in index)
-            or (conn_dir and any((conn_dir / f"{e}{x}").is_file() for x in (".npy", ".tsv", ".csv")))]
-    no_images = len(df) - len(eids)
 
-    excluded = [(e, c, s, v, w) for e, c, s, v, w in bad_rows if e in set(eids)]
-    drop = {e for e, *_ in excluded}
-    for eid in eids:
-        for col in TARGETS:
-            if pd.isna(values.at[eid, col]):
-                excluded.append((eid, col, "/".join(map(str, next(f.fields for f in FIELDS if f.column == col))),
-                                 "", "missing (not answered, do not know or prefer not to answer)"))
-                drop.add(eid)
-    keep = [e for e in eids if e not in drop]
-    if not keep:
-        raise DataError(f"No participant of {fields} has imaging in {imaging} and every characteristic "
-                        f"({len(eids)} with imaging, {no_images} without).")
+def _connectivity_source(connectivity) -> tuple[int | None, Path | None]:
+    """``(field, folder)`` of the connectivity matrices: a network-matrix field id, a folder of
+    ``<eid>`` matrices, or neither for ``none``."""
+    if str(connectivity).lower() == "none":
+        return None, None
+    if str(connectivity).isdigit():
+        if int(connectivity) not in CONNECTIVITY_FIELDS:
+            raise DataError(f"--connectivity {connectivity}: use a network-matrix field "
+                            f"({', '.join(map(str, CONNECTIVITY_FIELDS))}) or a folder of matrices.")
+        return int(connectivity), None
+    if not Path(connectivity).is_dir():
+        raise DataError(f"--connectivity {connectivity} is neither a field id nor a folder.")
+    return None, Path(connectivity)
 
-    work = out / ".ukb-staging"
-    work.mkdir(parents=True)
-    table = values.loc[keep].reset_index(names="biobank_id")
-    table["biobank_id"] = table["biobank_id"].astype(str)
-    split = paper_split(table["biobank_id"], SPLIT_SEED if seed is None else seed)
-    table.insert(1, "split", table["biobank_id"].map(split))
+
+def _missing(values: pd.DataFrame, eids) -> list[tuple]:
+    """``(eid, column, field, "", reason)`` of each characteristic missing for a participant of ``eids``."""
+    return [(eid, col, "/".join(map(str, next(f.fields for f in FIELDS if f.column == col))), "",
+             "missing (not answered, do not know or prefer not to answer)")
+            for eid in eids for col in TARGETS if pd.isna(values.at[eid, col])]
+
+
+def _stage(table: pd.DataFrame, index: dict, conn_field: int | None, conn_dir: Path | None, work: Path,
+           progress: bool = True) -> dict[str, int]:
+    """Extract each participant's images and connectivity matrix into ``work`` and point the
+    ``path_*`` columns of ``table`` at them (the matrices stacked in ``work/connectivity.npy``);
+    the number of participants found per modality."""
+    from tqdm.auto import tqdm
+
     found = dict.fromkeys([*IMAGING, "connectivity"], 0)
     mats = []
     for m in [*IMAGING, "connectivity"]:
@@ -429,7 +385,71 @@ def convert_ukb(fields, imaging, out, format: str = "paper", connectivity="25751
         has = table["path_connectivity"] != ""
         rows = table.loc[has, "path_connectivity"]
         table.loc[has, "path_connectivity"] = str(work / "connectivity.npy") + "::" + rows
+    return found
 
+
+def convert_ukb(fields, imaging, out, format: str = "paper", connectivity="25751",
+                instance: int = IMAGING_VISIT, drop_implausible: bool = False, seed: int | None = None,
+                progress: bool = True) -> dict:
+    """Convert a showcase extract and the bulk imaging folders into a dataset at ``out``.
+
+    Parameters
+    ----------
+    fields : path
+        The extract CSV (``eid``, ``31-0.0``, ...).
+    imaging : path
+        Folder holding the bulk zips or their unzipped folders (searched recursively).
+    format : {"paper", "bids"}
+    connectivity : str
+        A network-matrix field (25750-25753), a folder of ``<eid>.npy|.tsv|.csv`` matrices,
+        or ``none``.
+    drop_implausible : bool
+        Leave out participants with a value outside the plausible ranges of
+        ``legibility check`` (reported) instead of stopping with an error.
+    seed : int, optional
+        Seed of the 80 : 20 split (default :data:`legibility.data.bids.SPLIT_SEED`).
+
+    Returns
+    -------
+    dict
+        Counts: participants kept, excluded (and why, in ``excluded.csv``), modalities found.
+    """
+
+    from legibility.data.bids import SPLIT_SEED, paper_split, write_bids
+
+    out, imaging = Path(out), Path(imaging)
+    if format not in ("paper", "bids"):
+        raise SettingError(f"format must be 'paper' or 'bids'; got {format!r}.")
+    if out.exists() and any(out.iterdir()):
+        raise FolderInUseError(f"{out} is not empty; choose a new folder or delete it first.")
+    if not imaging.is_dir():
+        raise DataError(f"Imaging folder {imaging} does not exist (the folder of the bulk downloads).")
+    df = read_extract(fields)
+    values, sources = derive_characteristics(df)
+
+    bad_rows = _implausible(values, sources, drop_implausible)
+    # Imaging found per participant.
+    index = _bulk_index(imaging, instance)
+    conn_field, conn_dir = _connectivity_source(connectivity)
+    eids = [e for e in df.index if any((e, f) in index for f, _ in IMAGING.values())
+            or (conn_field and (e, conn_field) in index)
+            or (conn_dir and any((conn_dir / f"{e}{x}").is_file() for x in (".npy", ".tsv", ".csv")))]
+    no_images = len(df) - len(eids)
+
+    excluded = [(e, c, s, v, w) for e, c, s, v, w in bad_rows if e in set(eids)] + _missing(values, eids)
+    drop = {e for e, *_ in excluded}
+    keep = [e for e in eids if e not in drop]
+    if not keep:
+        raise DataError(f"No participant of {fields} has imaging in {imaging} and every characteristic "
+                        f"({len(eids)} with imaging, {no_images} without).")
+
+    work = out / ".ukb-staging"
+    work.mkdir(parents=True)
+    table = values.loc[keep].reset_index(names="biobank_id")
+    table["biobank_id"] = table["biobank_id"].astype(str)
+    split = paper_split(table["biobank_id"], SPLIT_SEED if seed is None else seed)
+    table.insert(1, "split", table["biobank_id"].map(split))
+    found = _stage(table, index, conn_field, conn_dir, work, progress)
     try:
         if format == "bids":
             final = out.parent / f".{out.name}.bids"

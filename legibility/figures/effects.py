@@ -18,6 +18,7 @@ import seaborn as sns
 from matplotlib.ticker import MaxNLocator
 
 from legibility.analysis import stars
+from legibility.errors import SettingError
 from legibility.figures import panel_letter
 from legibility.figures.grid import PANEL_ORDER
 from legibility.study import DOMAIN_COLOURS, DOMAINS
@@ -128,7 +129,7 @@ def plot_domain_panel(rows: pd.DataFrame, ax=None):
         title = ax.set_title(blank + _title(rows), fontsize=_FONT + 1, pad=6, loc="right")  # never past the panel
         if key:
             _badge(ax, title, key)
-    notes = sorted({s for s in rows.status.dropna() if s != "ok" and not s.startswith("not estimable")})
+    notes = sorted({_note(s) for s in rows.status.dropna() if s != "ok" and not s.startswith("not estimable")})
     if notes and not ok.any():  # nothing to draw: the reason, in the middle
         ax.text(0.5, 0.5, "\n".join(textwrap.fill(n, 48) for n in notes), transform=ax.transAxes, ha="center",
                 va="center", fontsize=_FONT, color="firebrick", gid="note",
@@ -138,6 +139,14 @@ def plot_domain_panel(rows: pd.DataFrame, ax=None):
                     xytext=(0, -3), textcoords="offset points", ha="center", va="top", fontsize=_FONT,
                     color="firebrick", gid="note")
     return ax
+
+
+def _note(status: str) -> str:
+    """A fit's ``status`` as the figure says it: of ``"ok (the variance ...)"`` only what is in the
+    brackets (the word ``ok`` is for the table, not the figure)."""
+    if status.startswith("ok (") and status.endswith(")"):
+        return status[4:-1]
+    return status
 
 
 def plot_domain_effects(effects: pd.DataFrame, fig=None, ncols: int = 2, width: float | None = None):
@@ -164,7 +173,7 @@ def plot_domain_effects(effects: pd.DataFrame, fig=None, ncols: int = 2, width: 
     """
     panels = [(k, rows) for k in PANEL_ORDER if len(rows := domain_panel_rows(effects, k))]
     if not panels:
-        raise ValueError("effects holds no domain fit to draw; is it legibility.analysis.domain_effects of a "
+        raise SettingError("effects holds no domain fit to draw; is it legibility.analysis.domain_effects of a "
                          "metrics table in the published schema?")
     nrows = -(-len(panels) // ncols)
     lines = [panels[i * ncols:(i + 1) * ncols] for i in range(nrows)]

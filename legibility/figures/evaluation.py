@@ -17,7 +17,7 @@ def plot_best_vs_ceiling(best: pd.DataFrame, ax=None):
     """One row per target: the best deep model (dot, with its 95% CI), the linear peer (cross)
     and the ground-truth ceiling (bar end) where known. Binary targets on balanced accuracy
     (chance 0.5), continuous ones on R² (chance 0), in two panels. ``best`` is the table of
-    ``best_models.csv`` (:func:`legibility.evaluation.best_beside_ceilings`): input sets chosen
+    ``best_models.csv`` (:func:`legibility.evaluation.best_models`): input sets chosen
     on validation, test scores shown; the ceiling's standard error as a whisker at its end."""
     parts = [("Balanced accuracy", 0.5, (0.4, 1.0)), ("r2", 0.0, (-0.2, 1.0))]
     parts = [p for p in parts if (best.metric == p[0]).any()]
@@ -45,11 +45,26 @@ def plot_best_vs_ceiling(best: pd.DataFrame, ax=None):
             a.scatter(sub["linear_peer"], y, marker="x", color="black", zorder=3, label="linear peer")
         a.axvline(chance, color="grey", ls="--", lw=1)
         a.set_yticks(y, [f"{t}  ({i})" for t, i in zip(sub.Target, sub.Inputs, strict=True)], fontsize=7)
-        a.set_xlim(*lim)
+        a.set_xlim(*_span(sub, lim))
         a.set_xlabel("balanced accuracy (test)" if metric == "Balanced accuracy" else "R² (test)")
-        a.legend(frameon=False, fontsize=7, loc="lower right")
+        a.legend(frameon=False, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the data
     axes[0].figure.tight_layout()
     return axes[0].figure
+
+
+def _span(sub: pd.DataFrame, lim: tuple[float, float]) -> tuple[float, float]:
+    """The x range of a panel: ``lim``, widened to hold every drawn value (each CI whole, each
+    ceiling with its whisker, each peer) with a margin."""
+    values = [sub[c] for c in ("test_score", "ci_low", "ci_high", "linear_peer", "ceiling") if c in sub]
+    if "ceiling" in sub and "ceiling_se" in sub:
+        se = 1.96 * sub.ceiling_se.fillna(0)
+        values += [sub.ceiling - se, sub.ceiling + se]
+    drawn = pd.concat(values).astype(float) if values else pd.Series(dtype=float)
+    drawn = drawn[np.isfinite(drawn)]
+    if not len(drawn):
+        return lim
+    margin = 0.03 * (lim[1] - lim[0])
+    return min(lim[0], drawn.min() - margin), max(lim[1], drawn.max() + margin)
 
 
 def plot_model_curves(outpath, ncols: int = 5):

@@ -3,9 +3,11 @@ Disease, Serology), input sets (rows) by targets (columns), binary targets colou
 accuracy (0.5-1) and continuous ones by R² (0-1) in two blocks (seaborn heatmaps, the paper's
 "rocket" colour map), rows and columns ordered by performance, each target's best input set
 boxed in white, a round domain badge on each panel, and the keys (the two colour scales and
-the "best feature set" example) under the Constitutional panel."""
+the "best feature set" example) in a column of their own, left of the panels, at every grid size."""
 
 from __future__ import annotations
+
+import textwrap
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -14,6 +16,7 @@ import seaborn as sns
 from matplotlib.patches import Rectangle
 from matplotlib.textpath import TextPath
 
+from legibility.errors import SettingError
 from legibility.study import DOMAIN_COLOURS, DOMAINS, TARGETS, input_sets_for
 
 __all__ = ["PANEL_ORDER", "best_choice", "domain_badge", "performance_matrices", "plot_performance_grid"]
@@ -55,7 +58,7 @@ def performance_matrices(metrics: pd.DataFrame, domain: str, order: str = "perfo
             m = out[metric]
             out[metric] = m.reindex(index=by_row, columns=m.max().sort_values(ascending=False, kind="stable").index)
     elif order != "grid":
-        raise ValueError(f"order must be 'performance' or 'grid'; got {order!r}.")
+        raise SettingError(f"order must be 'performance' or 'grid'; got {order!r}.")
     return out
 
 
@@ -69,7 +72,7 @@ def best_choice(metrics: pd.DataFrame, best: pd.DataFrame | None = None) -> dict
         best = best_models(metrics)
     missing = {"Target", "Inputs"} - set(best.columns)
     if missing:
-        raise ValueError(f"best= needs the columns Target and Inputs; it lacks {', '.join(sorted(missing))}.")
+        raise SettingError(f"best= needs the columns Target and Inputs; it lacks {', '.join(sorted(missing))}.")
     return dict(zip(best["Target"], best["Inputs"], strict=True))
 
 
@@ -93,7 +96,7 @@ def _heatmap(ax, mat, lim, boxes, yticks: bool, tag: str = "best"):
     ax.set_xlabel("")
     ax.set_ylabel("")
     ax.tick_params(length=2, width=0.5, pad=1, labelsize=_FONT)
-    plt.setp(ax.get_xticklabels(), rotation=45, ha="right", rotation_mode="anchor")
+    plt.setp(ax.get_xticklabels(), rotation=90, ha="center", va="top")  # upright boxes: no label reaches the next
     for j, tgt in enumerate(mat.columns):
         if boxes.get(tgt) in mat.index:
             i = list(mat.index).index(boxes[tgt])
@@ -102,31 +105,55 @@ def _heatmap(ax, mat, lim, boxes, yticks: bool, tag: str = "best"):
             ax.add_patch(rect)
 
 
+_KEYS_W, _KEYS_H = 2.3, 4.1  # inches: the keys' own column, left of the panels
+
+
 def _keys(fig, x, top, inch, note: str):
-    """The performance keys (two colour bars) and the best-feature-set example, from ``top``
-    (inches below the figure's top) at ``x`` inches."""
-    fig.text(*inch(x, top)[:2], "Performance keys", fontsize=11, va="top")
+    """The performance keys (two colour bars), the best-feature-set example and ``note`` (how the
+    boxes were chosen) in their own column, ``_KEYS_W`` wide, from (``x``, ``top``) inches."""
+    mid = x + _KEYS_W / 2
+    fig.text(*inch(x + 0.05, top)[:2], "Performance keys", fontsize=11, va="top")
     for n, (_, label, lim) in enumerate(_BLOCKS):
-        cax = fig.add_axes(inch(x + 0.15 + 1.0 * n, top + 0.35, 0.12, 1.3))
+        cax = fig.add_axes(inch(x + 0.3 + 1.05 * n, top + 0.4, 0.12, 1.3))
         fig.colorbar(plt.cm.ScalarMappable(plt.Normalize(*lim), _CMAP), cax=cax, label=label)
         cax.tick_params(labelsize=_FONT)
         cax.yaxis.label.set_size(_FONT + 1)
-    fig.text(*inch(x + 0.55, top + 2.0)[:2], "Best feature set\n(white box)", fontsize=9, ha="center",
-             va="top")
-    ax = fig.add_axes(inch(x + 0.3, top + 2.45, 0.55, 0.55))
+    fig.text(*inch(mid, top + 2.05)[:2], "Best feature set\n(white box)", fontsize=9, ha="center", va="top")
+    ax = fig.add_axes(inch(mid - 0.2, top + 2.5, 0.55, 0.55))
     example = pd.DataFrame([[0.9, 0.62, 0.6], [0.62, 0.9, 0.64], [0.64, 0.62, 0.85]], index=list("abc"),
                            columns=list("xyz"))
     _heatmap(ax, example, (0.5, 1.0), {"x": "a", "y": "b", "z": "c"}, yticks=True, tag="key")
-    plt.setp(ax.get_xticklabels(), rotation=0, ha="center")
+    plt.setp(ax.get_xticklabels(), rotation=0)
     ax.set_xlabel("Target", fontsize=_FONT + 1, labelpad=1)
     ax.set_ylabel("Inputs", fontsize=_FONT + 1, labelpad=1)
-    fig.text(*inch(x + 0.55, top + 3.35)[:2], note, fontsize=_FONT, ha="center", va="top", wrap=True,
-             color="#333333")
+    lines = "\n".join(textwrap.fill(line, 34) for line in note.split("\n"))
+    fig.text(*inch(mid, top + 3.45)[:2], lines, fontsize=_FONT, ha="center", va="top", color="#333333")
+
+
+def _panel_size(domain: str, mats: dict[str, pd.DataFrame], cell: float, gap: float):
+    """``(blocks, rows, label_w, width)`` of a domain's panel in inches: its row labels, its blocks
+    of cells and the gaps between them, and never narrower than its title (badge and name)."""
+    blocks = [(m, lab, lim) for m, lab, lim in _BLOCKS if mats[m].shape[1]]
+    rows = next(iter(mats.values())).index
+    label_w = _text_width(rows, _FONT) * 1.05 + 0.12
+    cells = sum(mats[m].shape[1] * cell for m, _, _ in blocks) + gap * (len(blocks) - 1)
+    title = _title_offset(label_w) + 0.22 + _text_width([DOMAINS[domain].name], 13) + 0.15
+    return blocks, rows, label_w, max(label_w + cells, title)
+
+
+def _title_offset(label_w: float) -> float:
+    """Inches from a panel's left edge to its badge: over the row labels' right end, as the paper's."""
+    return max(label_w - 1.2, 0.15)
+
+
+def _block_title(label: str, metric: str, width: float) -> str:
+    """A block's title: the metric's name where the block is as wide as it, else its short form."""
+    return label if _text_width([label], _FONT + 1) <= width else {"Balanced accuracy": "BA", "r2": "R²"}[metric]
 
 
 def plot_performance_grid(metrics: pd.DataFrame, best: pd.DataFrame | None = None, domains=None,
                           best_note: str | None = None, ncols: int = 2, cell: float = 0.16):
-    """The paper's performance grid.
+    """The paper's performance grid, its keys in a column of their own on the left.
 
     Parameters
     ----------
@@ -162,21 +189,13 @@ def plot_performance_grid(metrics: pd.DataFrame, best: pd.DataFrame | None = Non
         else:
             best_note = "as given (best=)"
     gap, pad, top, vpad = 0.3, 0.35, 0.75, 0.3  # inches: between blocks, panels, above the cells, panel rows
-    tick_h = _text_width([t.display for t in TARGETS.values()], _FONT) * 0.71 + 0.15  # 45° labels
-    panels = []
-    for d in domains:
-        blocks = [(m, lab, lim) for m, lab, lim in _BLOCKS if mats[d][m].shape[1]]
-        rows = next(iter(mats[d].values())).index
-        label_w = _text_width(rows, _FONT) + 0.1
-        width = label_w + sum(mats[d][m].shape[1] * cell for m, _, _ in blocks) + gap * (len(blocks) - 1)
-        panels.append((d, blocks, rows, label_w, width))
+    tick_h = _text_width([t.display for t in TARGETS.values()], _FONT) + 0.15  # upright target names
+    panels = [(d, *_panel_size(d, mats[d], cell, gap)) for d in domains]
     lines = [panels[i:i + ncols] for i in range(0, len(panels), ncols)]
     heights = [top + max(len(p[2]) for p in line) * cell + tick_h for line in lines]
-    first = lines[0][0]
-    keys_h = 3.9
-    keys_below = first[0] == "constitutional" and top + len(first[2]) * cell + tick_h + keys_h <= heights[0]
-    W = max(sum(p[4] + pad for p in line) for line in lines) + (0.1 if keys_below else 2.4)
-    H = sum(heights) + vpad * (len(lines) - 1) + 0.1
+    left = 0.1 + _KEYS_W + 0.2  # the panels begin right of the keys' column
+    W = left + max(sum(p[4] + pad for p in line) for line in lines)
+    H = max(sum(heights) + vpad * (len(lines) - 1), _KEYS_H + 0.2) + 0.1
 
     def inch(x, y, w=0.0, h=0.0):  # a rectangle given from the top-left, in inches
         return [x / W, 1 - (y + h) / H, w / W, h / H]
@@ -184,10 +203,10 @@ def plot_performance_grid(metrics: pd.DataFrame, best: pd.DataFrame | None = Non
     fig = plt.figure(figsize=(W, H))
     y = 0.0
     for line, height in zip(lines, heights, strict=True):
-        x = 0.05
+        x = left
         for d, blocks, rows, label_w, width in line:
             x0 = x + label_w
-            badge_x = x + max(label_w - 1.2, 0.15)
+            badge_x = x + _title_offset(label_w)
             domain_badge(fig, *inch(badge_x, y + 0.22)[:2], d)
             fig.text(*inch(badge_x + 0.22, y + 0.22)[:2], DOMAINS[d].name, fontsize=13, va="center")
             for n, (metric, label, lim) in enumerate(blocks):
@@ -196,12 +215,9 @@ def plot_performance_grid(metrics: pd.DataFrame, best: pd.DataFrame | None = Non
                 _heatmap(ax, mat, lim, boxes, yticks=n == 0)
                 if n:
                     ax.set_yticks(np.arange(len(rows)) + 0.5, [""] * len(rows))
-                ax.set_title(label if mat.shape[1] >= 4 or metric == "r2" else "BA", fontsize=_FONT + 1, pad=3)
+                ax.set_title(_block_title(label, metric, mat.shape[1] * cell), fontsize=_FONT + 1, pad=3)
                 x0 += mat.shape[1] * cell + gap
             x += width + pad
         y += height + vpad
-    if keys_below:
-        _keys(fig, 0.3, top + len(first[2]) * cell + tick_h + 0.2, inch, best_note)
-    else:
-        _keys(fig, sum(p[4] + pad for p in lines[0]) + 0.1, top, inch, best_note)
+    _keys(fig, 0.1, 0.1, inch, best_note)
     return fig

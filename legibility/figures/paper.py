@@ -8,8 +8,8 @@ import pandas as pd
 
 from legibility.evaluation import best_models
 from legibility.figures.effects import plot_domain_effects
+from legibility.figures.graphs import plot_networks
 from legibility.figures.grid import performance_matrices, plot_performance_grid
-from legibility.figures.networks import plot_networks
 from legibility.study import TARGETS, target
 
 __all__ = ["GPU_LABELS", "headline", "performance_matrices", "plot_domain_effects", "plot_networks",

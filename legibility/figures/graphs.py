@@ -35,7 +35,7 @@ def _fmt(v: float) -> str:
 
 def _positions(g, diam: dict, seed: int) -> dict:
     """The layout in inches within the panel, spread so no node-and-label box overlaps another."""
-    from legibility.networks import layout, spread
+    from legibility.graphs import layout, spread
 
     pos = layout(g, seed)
     xy = np.array(list(pos.values()))
@@ -110,7 +110,7 @@ def plot_networks(graphs: dict, seed: int = 0):
     Parameters
     ----------
     graphs : dict
-        ``{title: networkx graph}`` from :mod:`legibility.networks`: nodes with ``size``,
+        ``{title: networkx graph}`` from :mod:`legibility.graphs`: nodes with ``size``,
         edges with ``weight``, and ``g.graph["size_label"]``/``["edge_label"]`` naming them
         in the keys.
     seed : int

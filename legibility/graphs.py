@@ -20,9 +20,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from legibility.errors import SettingError
 from legibility.study import TARGETS, target
 
-__all__ = ["association_graph", "association_matrices", "layout", "performance_graph", "spread", "top_edges"]
+__all__ = ["association_graph", "association_matrices", "eigenvector_centrality", "layout", "performance_graph",
+           "spread", "top_edges"]
 
 
 def association_matrices(meta: pd.DataFrame, max_rows: int = 5000, seed: int = 0) -> dict[str, pd.DataFrame]:
@@ -33,7 +35,7 @@ def association_matrices(meta: pd.DataFrame, max_rows: int = 5000, seed: int = 0
 
     keys = [k for k in TARGETS if k in meta.columns]
     if len(keys) < 3:
-        raise ValueError(f"need the characteristics as columns (found {len(keys)} of {len(TARGETS)}).")
+        raise SettingError(f"need the characteristics as columns (found {len(keys)} of {len(TARGETS)}).")
     data = meta[keys].dropna()
     if len(data) > max_rows:
         data = data.sample(max_rows, random_state=seed)
@@ -76,13 +78,32 @@ def association_graph(weights: pd.DataFrame, keep: float = 0.6, measure: str = "
     for name in weights.index:
         g.add_node(name, domain=target(name).domain)
     g.add_weighted_edges_from(top_edges(weights, keep))
-    try:
-        cent = nx.eigenvector_centrality_numpy(g, weight="weight") if g.number_of_edges() else {}
-    except Exception:  # a disconnected or degenerate graph
-        cent = {}
+    cent = eigenvector_centrality(g)
     for name in g.nodes:
-        g.nodes[name]["size"] = abs(float(cent.get(name, 0.0)))
+        g.nodes[name]["size"] = cent[name]
     return g
+
+
+def eigenvector_centrality(g) -> dict[str, float]:
+    """Weighted eigenvector centrality of each node, computed within its connected component.
+
+    On a connected graph this is networkx's ``eigenvector_centrality_numpy`` (the principal
+    eigenvector of the weighted adjacency, unit norm). Keeping the top edges often leaves a
+    target with none, and networkx refuses a disconnected graph; here each component of two or
+    more nodes gets its own unit-norm principal eigenvector and a node without edges gets 0.
+    """
+    import networkx as nx
+
+    cent = dict.fromkeys(g.nodes, 0.0)
+    for part in nx.connected_components(g):
+        if len(part) < 2:
+            continue
+        nodes = sorted(part)
+        adjacency = nx.to_numpy_array(g, nodelist=nodes, weight="weight")
+        _, vectors = np.linalg.eigh(adjacency)  # symmetric: eigenvalues ascending, the last is the largest
+        principal = np.abs(vectors[:, -1])  # Perron vector of a non-negative matrix: one sign
+        cent.update(zip(nodes, (principal / np.linalg.norm(principal)).tolist(), strict=True))
+    return cent
 
 
 def performance_graph(metrics: pd.DataFrame, metric: str = "Balanced accuracy", keep: float = 0.6):
