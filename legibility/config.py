@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from legibility import defaults
+
 __all__ = ["TRAINING_DEFAULTS", "TrainConfig", "TrainSettings"]
 
 
 # The training recipe of each preset; a TrainConfig field left at None takes its preset's value.
-# The paper's (SPEC "Training"): Adam at 1e-4, batch 64, a constant rate, augmentation with p 0.05.
-# The cpu preset's is ours, chosen on validation scores on ~800 training participants (README,
-# "What the `cpu` preset needed"; benchmarks/recipe_search.py).
+# The paper's: Adam at 1e-4, batch 64, a constant rate, augmentation with p 0.05.
+# The cpu preset's is ours, chosen on validation scores on ~800 training participants
+# (docs/cpu_recipe.md; benchmarks/recipe_search.py).
 TRAINING_DEFAULTS = {
     "paper": {"lr": 1e-4, "batch_size": 64, "weight_decay": 0.0, "schedule": "constant", "warmup_epochs": 0.0,
               "ema": 0.0, "augment": True},
@@ -28,16 +30,16 @@ TRAINING_DEFAULTS = {
 class TrainSettings:
     """How models are trained: what every model of a run (one, a sweep, the scaling study) shares."""
 
-    preset: str = "cpu"
-    side: int = 32
-    epochs: int = 50
+    preset: str = defaults.PRESET
+    side: int = defaults.SIDE
+    epochs: int = defaults.EPOCHS  # the main job's (legibility/defaults.py), as patience
     batch_size: int | None = None  # None: the preset's (TRAINING_DEFAULTS), as every field at None below
     lr: float | None = None  # peak learning rate
     weight_decay: float | None = None  # > 0: AdamW with this decoupled weight decay; 0: Adam (the paper)
     schedule: str | None = None  # "constant" (the paper) or "cosine": linear warm-up, then cosine to 0
     warmup_epochs: float | None = None  # length of the warm-up of the "cosine" schedule
     ema: float | None = None  # > 0: keep, evaluate and save a moving average of the weights (decay per step)
-    patience: int = 30
+    patience: int = defaults.PATIENCE
     seed: int = 0
     device: str = "cpu"
     num_workers: int = 0

@@ -1,6 +1,6 @@
 """The training engine: one model for one (target, input set), with the paper's rules.
 
-Rules (SPEC "Training"): Adam; early stopping on validation loss with patience, the best model
+Rules (the paper's): Adam; early stopping on validation loss with patience, the best model
 kept; a checkpoint every epoch (written atomically; ``restore=True`` resumes from the last one
 and ends where an uninterrupted run would, on CPU with the same seed); continuous targets
 through :class:`~legibility.transforms.TargetTransform`, binary ones one-hot with sigmoid + BCE
@@ -298,6 +298,16 @@ def _batches(data: ModelData, chunks, seeds, cfg: TrainConfig):
                 pending.append(pool.submit(make, nxt))
 
 
+def _early_stop(bar, name: str) -> None:
+    """Mark a progress bar as finished by early stopping: its total becomes the epochs run, so it
+    closes complete (green in a notebook), not as an interrupted run."""
+    bar.total = bar.n
+    container = getattr(bar, "container", None)  # tqdm.notebook's widgets: text, progress, text
+    if container is not None:
+        container.children[1].max = bar.n
+    bar.set_description(f"{name} (early stop)")
+
+
 def train_model(cache: Cache, cfg: TrainConfig, outpath, restore: bool = False, overwrite: bool = False) -> dict:
     """Train one model; write its outputs to ``outpath/<model_name>/``; return its test row.
 
@@ -364,10 +374,11 @@ def train_model(cache: Cache, cfg: TrainConfig, outpath, restore: bool = False, 
     t0 = time.perf_counter() - (history[-1]["seconds"] if history else 0.0)
     train_rows = data.rows["train"]
     y_train = data.y[train_rows]
-    epochs = tqdm(range(start, cfg.epochs), desc=out.name, unit="epoch", disable=not cfg.progress,
-                  initial=start, total=cfg.epochs)
-    for epoch in epochs:
+    # a bar updated by hand: breaking out of a notebook bar's own iterator would mark it failed (red)
+    bar = tqdm(desc=out.name, unit="epoch", disable=not cfg.progress, initial=start, total=cfg.epochs)
+    for epoch in range(start, cfg.epochs):
         if bad >= cfg.patience:
+            _early_stop(bar, out.name)
             break
         torch.manual_seed(cfg.seed * 100_003 + epoch)  # per-epoch seeds: resuming replays exactly
         rng = np.random.default_rng([cfg.seed, epoch])
@@ -410,7 +421,9 @@ def train_model(cache: Cache, cfg: TrainConfig, outpath, restore: bool = False, 
         atomic_csv(pd.DataFrame(history), out / "training_progress.csv")  # watchable while it runs
         if writer:
             writer.add_scalars("loss", {"train": row["train_loss"], "val": val_loss}, epoch)
-        epochs.set_postfix(train=f"{row['train_loss']:.3f}", val=f"{val_loss:.3f}", best=best_epoch)
+        bar.set_postfix(train=f"{row['train_loss']:.3f}", val=f"{val_loss:.3f}", best=best_epoch)
+        bar.update(1)
+    bar.close()
     if writer:
         writer.close()
     if best_state is not None:
