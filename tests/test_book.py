@@ -45,7 +45,7 @@ def test_the_book_opens_in_a_browser_without_errors_and_every_figure_loads(book)
     if exe is None:
         pytest.skip("no chromium on this machine (.ci/run installs it)")
     site = book.parent
-    pages = [book, *sorted((site / "notebooks").glob("*.html"))]
+    pages = [book, *sorted((site / "notebooks").glob("*.html")), site / "docs" / "scaling.html"]
     errors, remote, images = [], [], 0
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=exe, args=["--no-sandbox"])
