@@ -1,4 +1,5 @@
 # Two commands do all the set-up on a fresh machine: `make paper` and `make test`.
+# `make book` builds the executed notebooks and docs/ into results/book/; `make lab` opens the notebooks.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -8,7 +9,7 @@ TORCH  ?= cpu
 TORCH_VERSION := $(shell sed -n 's/^torch==//p' requirements.lock)
 STAMP  := $(VENV)/.installed-$(TORCH)
 
-.PHONY: paper test lint bench env clean
+.PHONY: paper book lab test lint bench env clean
 
 $(STAMP): requirements.lock pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed: set PYTHON=/path/to/python3.11"; exit 1; }
@@ -27,6 +28,17 @@ env: $(STAMP)
 # The whole paper on the synthetic cohort.
 paper: $(STAMP)
 	$(VENV)/bin/legibility paper
+
+# The book: from the last run's executed notebooks, running the paper first when there are none.
+book: $(STAMP)
+	if ls results/notebooks/[0-9][0-9]_*.ipynb >/dev/null 2>&1; then $(VENV)/bin/legibility book; \
+	else $(VENV)/bin/legibility paper --book; fi
+
+# JupyterLab from this environment, with the repository's settings (jupyter_config/): the jupytext
+# scripts notebooks/NN_name.py open as notebooks, and checkpoints go under results/.
+lab: $(STAMP)
+	mkdir -p results
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" JUPYTER_CONFIG_PATH="$(CURDIR)/jupyter_config" $(VENV)/bin/jupyter lab
 
 test: $(STAMP)
 	$(PY) -m ruff check legibility tests benchmarks

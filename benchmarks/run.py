@@ -34,7 +34,7 @@ def _main_job() -> str:
     record = ROOT / "results" / "paper_wall_time.txt"
     if record.exists():
         return f"{record.read_text().strip()} for the notebooks (results/paper_wall_time.txt, last `make paper`)"
-    return "not recorded on this machine (run `make paper`); README: 513 s notebooks, 10 min 27 s in all"
+    return "not recorded on this machine (run `make paper`); docs/running_the_paper.md records 5 min 34 s on 2 cores"
 
 
 def summary() -> str:

@@ -108,27 +108,47 @@ def _cmd_check(args) -> int:
 
 HELLO = """legibility train: train one model of the paper's grid -- one target from one set of inputs.
 
-It reads a dataset (the paper's TRAIN/TEST layout or a manifest CSV), builds or reuses the
-cache at --side, trains the fused network with the paper's rules (Adam, early stopping on
-validation loss, best model kept, a checkpoint every epoch), and writes to
-OUTPATH/<model name>/: metrics.csv (validation and test, published schema, original units, with
-a linear peer's scores), training_progress.csv, curves, a confusion matrix or a scatter, and
-best_model.pt.
+It reads a dataset (the paper's TRAIN/TEST layout, a manifest CSV or a BIDS dataset), builds or
+reuses the cache at --side, trains the fused network with the paper's rules (early stopping on
+validation loss, best model kept, a checkpoint every epoch) and the preset's recipe, and writes
+to OUTPATH/<model name>/: metrics.csv (validation and test, published schema, original units,
+with a linear peer's scores), training_progress.csv, curves, a confusion matrix or a scatter,
+and best_model.pt.
+
+{recipe}.
+At most {epochs} epochs, patience {patience} (--epochs, --patience); models go to {models}.
 
 Start with:
   legibility cohort --out data/synthetic --n 300 --side 32
-  legibility train --inpath data/synthetic --outpath results/models --target age --inputs t1 flair
+  legibility train --inpath data/synthetic --target age --inputs t1 flair
   legibility train ... --target hb --inputs dwi metadata --metadata_blocks constitutional disease
 Targets: {targets}
 Inputs: t1 flair dwi connectivity metadata; blocks: constitutional disease serology psychology
 """
 
 
+def recipe(preset: str) -> str:
+    """The training recipe of ``preset`` in words, from ``TRAINING_DEFAULTS``."""
+    from legibility.config import TRAINING_DEFAULTS
+
+    r = TRAINING_DEFAULTS[preset]
+    optimiser = f"AdamW (weight decay {r['weight_decay']:g})" if r["weight_decay"] else "Adam"
+    schedule = (f"cosine schedule with {r['warmup_epochs']:g} epoch(s) of warm-up" if r["schedule"] == "cosine"
+                else "a constant rate")
+    ema = f", a moving average of the weights (decay {r['ema']:g})" if r["ema"] else ""
+    augment = ", augmentation with p 0.05" if r["augment"] else ", no augmentation"
+    return f"{optimiser} at lr {r['lr']:g}, batch {r['batch_size']}, {schedule}{ema}{augment}"
+
+
 def _cmd_train(args) -> int:
     if args.hello_world:
+        import textwrap
+
         from legibility.study import TARGETS
 
-        print(HELLO.format(targets=", ".join(TARGETS)))
+        print(HELLO.format(targets=", ".join(TARGETS), preset=args.preset,
+                           recipe=textwrap.fill(f"The --preset {args.preset} recipe: {recipe(args.preset)}", 96),
+                           epochs=args.epochs, patience=args.patience, models=args.outpath))
         return 0
     if not (args.target and args.inputs and args.inpath):
         raise SettingError("--target, --inputs and --inpath are required (see --hello_world).")
@@ -247,15 +267,16 @@ def _cmd_scaling(args) -> int:
 
 
 def _cmd_paper(args) -> int:
-    from legibility import paths
-    from legibility.pipeline import PAPER_SCALING, run_paper, summary
+    from legibility import defaults, paths
+    from legibility.pipeline import run_paper, summary
 
-    params = {**PAPER_SCALING, "scaling_max_epochs": args.epochs,
+    params = {**defaults.SCALING, "scaling_max_epochs": args.epochs,
               "n_participants": args.n, "side": args.side, "seed": args.seed, "epochs": args.epochs,
               "patience": args.patience, "grid": args.grid, "preset": args.preset, "executor": args.executor,
               "ceiling_n": args.ceiling_n, "figures_dir": str(paths.FIGURES),
               # notebook 02's worked example is the sweep's own age model: trained once, reused
-              "outpath": "results/sweep", "sweep_dir": "results/sweep", "target": "age", "inputs": "t1 flair"}
+              "outpath": defaults.MODELS, "sweep_dir": defaults.MODELS, "target": defaults.TARGET,
+              "inputs": defaults.INPUTS}
     if args.inpath:
         data = Path(args.inpath).resolve()  # the notebooks run in the repository: resolved here, against the cwd
         if not data.exists():
@@ -263,6 +284,15 @@ def _cmd_paper(args) -> int:
         params["data_path"] = str(data)
     run_paper(params)
     print(summary(params))
+    if args.book:
+        _cmd_book(args)
+    return 0
+
+
+def _cmd_book(args) -> int:
+    from legibility.book import build_book
+
+    print(f"the book: {build_book()} (open it in a browser; it reads offline)")
     return 0
 
 
@@ -330,6 +360,8 @@ def build_parser() -> argparse.ArgumentParser:
     Kept whole: the parser is the command's documentation (every flag with its help and
     default), and a reader finds every subcommand and its flags in one place.
     """
+    from legibility import defaults
+
     p = _Parser(
         prog="legibility",
         description="Which characteristics can be read from brain imaging? "
@@ -401,7 +433,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                "t1 flair dwi connectivity metadata")
     t.add_argument("--metadata_blocks", nargs="*", help="domains: constitutional disease serology psychology")
     t.add_argument("--inpath", help="required (unless --hello_world): dataset folder or manifest CSV")
-    t.add_argument("--outpath", default="results/models", help="where model folders go")
+    t.add_argument("--outpath", default=defaults.MODELS, help="where model folders go (the main job's)")
     _add_training_flags(t)
     t.add_argument("--restore", action="store_true", help="resume from the last checkpoint")
     t.add_argument("--overwrite", action="store_true", help="train afresh over a finished model")
@@ -470,13 +502,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     pp = sub.add_parser("paper", help="run the notebooks in order with papermill (the main job)")
     pp.add_argument("--inpath", default="", help="your dataset (default: a synthetic cohort)")
-    pp.add_argument("--n", type=int, default=700, help="synthetic cohort size")
-    # the main job trains ~30 models in minutes: fewer epochs than a real run
-    _add_training_flags(pp, ("epochs", "patience", "preset", "side", "seed"), epochs=12, patience=6)
-    pp.add_argument("--grid", default="quick", help="quick, paper, or a CSV of Target, Inputs")
+    pp.add_argument("--n", type=int, default=defaults.N_PARTICIPANTS, help="synthetic cohort size")
+    _add_training_flags(pp, ("epochs", "patience", "preset", "side", "seed"))  # legibility/defaults.py
+    pp.add_argument("--grid", default=defaults.GRID, help="quick, paper, or a CSV of Target, Inputs")
     pp.add_argument("--executor", default="local", choices=("local", "ray"), help="where the sweep's models run")
-    pp.add_argument("--ceiling_n", type=int, default=5000, help="sample size of the synthetic ground-truth ceilings")
+    pp.add_argument("--ceiling_n", type=int, default=defaults.CEILING_N,
+                    help="sample size of the synthetic ground-truth ceilings")
+    pp.add_argument("--book", action="store_true",
+                    help="then build the book of the executed notebooks (results/book)")
     pp.set_defaults(func=_cmd_paper)
+
+    bk = sub.add_parser("book", help="build the executed notebooks and docs/ into a static site, results/book/")
+    bk.set_defaults(func=_cmd_book)
     for sp in (k, t, pr, sw, pp):
         _add_bids_flags(sp)
     return p

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from legibility import defaults
 from legibility.errors import SettingError, UnknownNameError
 
 __all__ = ["TRAINING_DEFAULTS", "TrainConfig", "TrainSettings", "known_preset"]
 
 
 # The training recipe of each preset; a TrainConfig field left at None takes its preset's value.
-# The paper's (SPEC "Training"): Adam at 1e-4, batch 64, a constant rate, augmentation with p 0.05.
-# The cpu preset's is ours, chosen on validation scores on ~800 training participants (README,
-# "What the `cpu` preset needed"; benchmarks/recipe_search.py).
+# The paper's: Adam at 1e-4, batch 64, a constant rate, augmentation with p 0.05.
+# The cpu preset's is ours, chosen on validation scores on ~800 training participants
+# (docs/cpu_recipe.md; benchmarks/recipe_search.py).
 # Gradient clipping stays off in both: on validation, clipping the norm at 1 left the cpu preset's
 # age model as it was (R^2 0.832 against 0.831) and lowered its sex model (balanced accuracy 0.910
 # against 0.919), two seeds each (benchmarks/results/recipe_search.md, "Later comparisons").
@@ -40,9 +41,9 @@ def known_preset(name: str) -> str:
 class TrainSettings:
     """How models are trained: what every model of a run (one, a sweep, the scaling study) shares."""
 
-    preset: str = "cpu"
-    side: int = 32
-    epochs: int = 50
+    preset: str = defaults.PRESET
+    side: int = defaults.SIDE
+    epochs: int = defaults.EPOCHS  # the main job's (legibility/defaults.py), as patience
     batch_size: int | None = None  # None: the preset's (TRAINING_DEFAULTS), as every field at None below
     lr: float | None = None  # peak learning rate
     weight_decay: float | None = None  # > 0: AdamW with this decoupled weight decay; 0: Adam (the paper)
@@ -50,7 +51,7 @@ class TrainSettings:
     warmup_epochs: float | None = None  # length of the warm-up of the "cosine" schedule
     ema: float | None = None  # > 0: keep, evaluate and save a moving average of the weights (decay per step)
     grad_clip: float | None = None  # > 0: the gradient's norm over all weights clipped to this each step; 0: off
-    patience: int = 30
+    patience: int = defaults.PATIENCE
     seed: int = 0
     device: str = "cpu"
     num_workers: int = 0

@@ -175,7 +175,7 @@ def best_models(source, data_path=None) -> pd.DataFrame:
     """The best input set of each target, chosen on **validation** scores, with its test score
     and, on a synthetic cohort, its ground-truth ceiling.
 
-    "Best" is the paper's (SPEC): the highest balanced accuracy for binary targets, the highest
+    "Best" is the paper's: the highest balanced accuracy for binary targets, the highest
     R² for continuous ones. The choice is made on the ``Validation`` rows (a sweep's
     ``metrics_all.csv``) and the chosen model's ``Test`` row is reported, so the test set is
     looked at once, after the choice. Ties go to the model listed first (grid order). A table

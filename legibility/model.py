@@ -75,7 +75,7 @@ PRESETS: dict[str, ModelConfig] = {
     # The paper at 128^3: an extra 256 block, a 256-wide dense layer.
     "paper128": ModelConfig(side=128, cnn_channels=(32, 64, 128, 256, 256, 256), cnn_dense=256),
     # Ours, not the paper's: small, at 32^3, learns on a laptop CPU in a minute or two. Chosen on
-    # validation scores on 800 training participants (README, "What the `cpu` preset needed"):
+    # validation scores on 800 training participants (docs/cpu_recipe.md):
     # the volumes average-pooled to 16^3, one residual block of 16 channels, its 8^3 x 16 map
     # flattened into the dense layer; no dropout in the block (Dropout3d over few channels kept
     # the training loss from falling); a linear path from the 16^3 voxels to the output, started at

@@ -1,5 +1,8 @@
 """Run the paper's notebooks in order with papermill, passing the parameters through.
 
+The notebooks are the jupytext scripts ``notebooks/NN_name.py``; each is made into the ``.ipynb``
+papermill runs in a temporary folder (:func:`as_notebook`), never beside its script.
+
 Executed copies go to ``results/notebooks/`` (ignored by git); figures to ``figures/``. Both are
 written to temporary folders beside them first and moved into place once every notebook has run,
 so a failing run never replaces the notebooks or figures of a good one. A failing notebook stops
@@ -10,18 +13,45 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import time
 from pathlib import Path
 
-from legibility import paths
+from legibility import defaults, paths
 
-__all__ = ["PAPER_SCALING", "run_paper", "summary"]
+__all__ = ["PAPER_SCALING", "as_notebook", "notebook_sources", "run_paper", "summary"]
 
-# Notebook 07's scaling study at the main job's size: age only, one seed, a quarter, a half and
-# all of the training set (140, 280, 560 of its 700), at most 12 epochs and ~4,000 samples seen a model.
-# The full study is a documented command (README, "Is the limit the brain, or the data?").
-PAPER_SCALING = {"scaling_dir": "results/scaling", "scaling_targets": "age", "scaling_sizes": "0.25 0.5 1",
-                 "scaling_seeds": 1, "scaling_samples": 4000, "scaling_max_epochs": 12}
+PAPER_SCALING = defaults.SCALING  # notebook 07 at the main job's size
+
+KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
+
+
+def notebook_sources(notebooks_dir) -> list[Path]:
+    """The notebooks of a folder in order: each ``NN_name.py`` (jupytext percent format), or an
+    ``NN_name.ipynb`` that has no script beside it."""
+    folder = Path(notebooks_dir)
+    scripts = {p.stem: p for p in folder.glob("[0-9][0-9]_*.py")}
+    ipynbs = {p.stem: p for p in folder.glob("[0-9][0-9]_*.ipynb") if p.stem not in scripts}
+    return [p for _, p in sorted({**ipynbs, **scripts}.items())]
+
+
+def as_notebook(source, folder) -> Path:
+    """``source`` as the ``.ipynb`` papermill runs, written to ``folder``: a jupytext script is
+    converted (cells, tags and the python3 kernel), an ``.ipynb`` copied."""
+    import jupytext
+    import nbformat
+
+    source, folder = Path(source), Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    out = folder / f"{source.stem}.ipynb"
+    if source.suffix == ".ipynb":
+        shutil.copyfile(source, out)
+        return out
+    nb = jupytext.read(source, fmt="py:percent")
+    nb.metadata["kernelspec"] = dict(KERNELSPEC)
+    nb.metadata.pop("jupytext", None)
+    nbformat.write(nb, out)
+    return out
 
 
 def _accepted(nb_path: Path) -> set[str]:
@@ -32,7 +62,8 @@ def _accepted(nb_path: Path) -> set[str]:
 
 def run_paper(parameters: dict | None = None, notebooks_dir=None, results_dir=None,
               progress: bool = True) -> list[Path]:
-    """Execute every ``notebooks/NN_*.ipynb`` in order; each gets the parameters it declares.
+    """Execute every notebook of ``notebooks_dir`` in order (:func:`notebook_sources`); each gets
+    the parameters it declares.
 
     Executed copies go to ``results_dir/notebooks/``; the wall time to ``results_dir/paper_wall_time.txt``.
     The executed copies and the figures (``parameters["figures_dir"]``) are written to temporary
@@ -56,7 +87,9 @@ def run_paper(parameters: dict | None = None, notebooks_dir=None, results_dir=No
     out_dir = partial["notebooks"]
     done = []
     t0 = time.perf_counter()
-    for nb in sorted(notebooks_dir.glob("[0-9][0-9]_*.ipynb")):
+    sources = tempfile.TemporaryDirectory(prefix="legibility-notebooks-")
+    for source in notebook_sources(notebooks_dir):
+        nb = as_notebook(source, sources.name)
         accepted = _accepted(nb)
         params = {k: v for k, v in parameters.items() if k in accepted}
         if "data_path" in accepted and "synthetic_dir" not in accepted and "data_path" not in parameters \
@@ -70,11 +103,13 @@ def run_paper(parameters: dict | None = None, notebooks_dir=None, results_dir=No
         except PapermillExecutionError as err:
             if "figures" in partial:
                 shutil.rmtree(partial["figures"], ignore_errors=True)
+            sources.cleanup()
             raise RuntimeError(
                 f"{nb.name} failed in cell {err.exec_count}: {err.ename}: {err.evalue}\n"
                 f"The executed copy with the traceback is {target}; the notebooks and figures of the "
                 f"last good run are untouched in {', '.join(map(str, final.values()))}.") from err
         done.append(target)
+    sources.cleanup()
     for key, folder in partial.items():
         _move_into(folder, final[key])
     (results_dir / "paper_wall_time.txt").write_text(f"{time.perf_counter() - t0:.1f} s\n")

@@ -96,7 +96,7 @@ def _t(key, display, domain, kind, units):
     return Target(key, display, domain, kind, units)
 
 
-# Order: by domain (C, D, S, P), then as SPEC.md lists them.
+# Order: by domain (C, D, S, P), then as the paper lists them.
 TARGETS: dict[str, Target] = {
     t.key: t
     for t in (

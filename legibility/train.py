@@ -1,6 +1,6 @@
 """The training engine: one model for one (target, input set), with the paper's rules.
 
-Rules (SPEC "Training"): Adam; early stopping on validation loss with patience, the best model
+Rules (the paper's): Adam; early stopping on validation loss with patience, the best model
 kept; a checkpoint every epoch (written atomically; ``restore=True`` resumes from the last one
 and ends where an uninterrupted run would, on CPU with the same seed); continuous targets
 through :class:`~legibility.transforms.TargetTransform`, binary ones one-hot with sigmoid + BCE
@@ -302,6 +302,16 @@ def _batches(data: ModelData, chunks, seeds, cfg: TrainConfig):
                 pending.append(pool.submit(make, nxt))
 
 
+def _early_stop(bar, name: str) -> None:
+    """Mark a progress bar as finished by early stopping: its total becomes the epochs run, so it
+    closes complete (green in a notebook), not as an interrupted run."""
+    bar.total = bar.n
+    container = getattr(bar, "container", None)  # tqdm.notebook's widgets: text, progress, text
+    if container is not None:
+        container.children[1].max = bar.n
+    bar.set_description(f"{name} (early stop)")
+
+
 def train_model(cache: Cache, cfg: TrainConfig, outpath, restore: bool = False, overwrite: bool = False) -> dict:
     """Train one model; write its outputs to ``outpath/<model_name>/``; return its test row.
 
@@ -434,10 +444,11 @@ def _fit(run: _Run):
     cfg = run.cfg
     writer = _tensorboard(run)
     t0 = time.perf_counter() - (run.history[-1]["seconds"] if run.history else 0.0)
-    epochs = tqdm(range(run.start, cfg.epochs), desc=run.out.name, unit="epoch", disable=not cfg.progress,
-                  initial=run.start, total=cfg.epochs)
-    for epoch in epochs:
+    # a bar updated by hand: breaking out of a notebook bar's own iterator would mark it failed (red)
+    bar = tqdm(desc=run.out.name, unit="epoch", disable=not cfg.progress, initial=run.start, total=cfg.epochs)
+    for epoch in range(run.start, cfg.epochs):
         if run.bad >= cfg.patience:
+            _early_stop(bar, run.out.name)
             break
         train_loss = _train_epoch(run, epoch)
         _, val_loss = predict_rows(run.judged, run.data, run.data.rows["val"], cfg.device, cfg.batch_size)
@@ -446,7 +457,9 @@ def _fit(run: _Run):
         _keep(run, epoch, val_loss)
         if writer:
             writer.add_scalars("loss", {"train": train_loss, "val": val_loss}, epoch)
-        epochs.set_postfix(train=f"{train_loss:.3f}", val=f"{val_loss:.3f}", best=run.best_epoch)
+        bar.set_postfix(train=f"{train_loss:.3f}", val=f"{val_loss:.3f}", best=run.best_epoch)
+        bar.update(1)
+    bar.close()
     if writer:
         writer.close()
 

@@ -1,17 +1,3 @@
-# ---
-# jupyter:
-#   jupytext:
-#     text_representation:
-#       extension: .py
-#       format_name: percent
-#       format_version: '1.3'
-#       jupytext_version: 1.16.4
-#   kernelspec:
-#     display_name: Python 3
-#     language: python
-#     name: python3
-# ---
-
 # %% [markdown]
 # # 01 · The cohort
 #
@@ -21,12 +7,14 @@
 # Point `data_path` at your own data to describe it instead.
 
 # %% tags=["parameters"]
+from legibility import defaults  # the main job's sizes and places, defined once
+
 data_path: str = ""  # a dataset folder or manifest CSV; empty: generate a synthetic cohort
-synthetic_dir: str = "results/data/synthetic"  # where a synthetic cohort is written
-n_participants: int = 200  # synthetic cohort size
-side: int = 32  # voxels per side of the synthetic volumes and of the cache
-seed: int = 0  # random seed of the synthetic cohort
-ceiling_n: int = 20000  # sample size of the ground-truth ceilings (computed once, then cached)
+synthetic_dir: str = defaults.COHORT  # where a synthetic cohort is written
+n_participants: int = defaults.N_PARTICIPANTS  # synthetic cohort size
+side: int = defaults.SIDE  # voxels per side of the synthetic volumes and of the cache
+seed: int = defaults.SEED  # random seed of the synthetic cohort
+ceiling_n: int = defaults.CEILING_N  # sample size of the ground-truth ceilings (computed once, then cached)
 figures_dir: str = "figures"  # where figures are saved
 root_dir: str = ""  # the folder relative paths above are under; empty: the repository root
 

@@ -1,17 +1,3 @@
-# ---
-# jupyter:
-#   jupytext:
-#     text_representation:
-#       extension: .py
-#       format_name: percent
-#       format_version: '1.3'
-#       jupytext_version: 1.16.4
-#   kernelspec:
-#     display_name: Python 3
-#     language: python
-#     name: python3
-# ---
-
 # %% [markdown]
 # # 03 · The sweep: a grid of models over one cache
 #
@@ -22,18 +8,20 @@
 # resumes from its checkpoint; a failing one is recorded and the rest go on.
 
 # %% tags=["parameters"]
-data_path: str = "results/data/synthetic"  # dataset folder or manifest CSV
-sweep_dir: str = "results/sweep"  # model folders and the gathered tables
-grid: str = "quick"  # "quick", "paper" or a CSV with Target and Inputs columns
+from legibility import defaults  # the main job's sizes and places, defined once
+
+data_path: str = defaults.COHORT  # dataset folder or manifest CSV
+sweep_dir: str = defaults.MODELS  # model folders and the gathered tables
+grid: str = defaults.GRID  # "quick", "paper" or a CSV with Target and Inputs columns
 executor: str = "local"  # "local" or "ray"
 address: str = ""  # a Ray cluster to join ("auto" or host:port); empty: a local Ray
-preset: str = "cpu"  # "cpu" (narrow, 32^3) or "paper"
-side: int = 32  # working side of the volumes
-epochs: int = 30  # at most this many epochs per model
-patience: int = 8  # epochs without a better validation loss before stopping
+preset: str = defaults.PRESET  # "cpu" (narrow, 32^3) or "paper"
+side: int = defaults.SIDE  # working side of the volumes
+epochs: int = defaults.EPOCHS  # at most this many epochs per model
+patience: int = defaults.PATIENCE  # epochs without a better validation loss before stopping
 lr: float = None  # peak learning rate; None: the preset's (cpu 3e-3, paper 1e-4)
 batch_size: int = None  # participants per batch; None: the preset's (64 for both)
-seed: int = 0  # random seed
+seed: int = defaults.SEED  # random seed
 root_dir: str = ""  # the folder relative paths above are under; empty: the repository root
 
 # %%

@@ -1,17 +1,3 @@
-# ---
-# jupyter:
-#   jupytext:
-#     text_representation:
-#       extension: .py
-#       format_name: percent
-#       format_version: '1.3'
-#       jupytext_version: 1.16.4
-#   kernelspec:
-#     display_name: Python 3
-#     language: python
-#     name: python3
-# ---
-
 # %% [markdown]
 # # 04 · Evaluate: the best input set per target, beside the ceiling
 #
@@ -23,8 +9,10 @@
 # is written to `best_models.csv`, which the figures, the dashboard and the closing summary read.
 
 # %% tags=["parameters"]
-sweep_dir: str = "results/sweep"  # the sweep: its metrics_all.csv and model folders
-data_path: str = "results/data/synthetic"  # the data the models were trained on (ceilings if synthetic)
+from legibility import defaults  # the main job's sizes and places, defined once
+
+sweep_dir: str = defaults.MODELS  # the sweep: its metrics_all.csv and model folders
+data_path: str = defaults.COHORT  # the data the models were trained on (ceilings if synthetic)
 out_dir: str = "results/analysis"  # where best_models.csv goes
 figures_dir: str = "figures"  # where figures are saved
 root_dir: str = ""  # the folder relative paths above are under; empty: the repository root

@@ -1,17 +1,3 @@
-# ---
-# jupyter:
-#   jupytext:
-#     text_representation:
-#       extension: .py
-#       format_name: percent
-#       format_version: '1.3'
-#       jupytext_version: 1.16.4
-#   kernelspec:
-#     display_name: Python 3
-#     language: python
-#     name: python3
-# ---
-
 # %% [markdown]
 # # 05 · Domain effects: which inputs help which kind of characteristic
 #
@@ -23,8 +9,10 @@
 # (`legibility/report.py`), so both write the same files.
 
 # %% tags=["parameters"]
+from legibility import defaults  # the main job's sizes and places, defined once
+
 metrics: str = ""  # a metrics_comparison_test.csv; "" for our sweep's; "published" for the paper's table
-sweep_dir: str = "results/sweep"  # our sweep (used when metrics is "")
+sweep_dir: str = defaults.MODELS  # our sweep (used when metrics is "")
 out_dir: str = "results/analysis"  # where domain_effects.csv goes
 figures_dir: str = "figures"  # where figures are saved
 label: str = ""  # prefix of the names of the files written (e.g. "published")

@@ -1,17 +1,3 @@
-# ---
-# jupyter:
-#   jupytext:
-#     text_representation:
-#       extension: .py
-#       format_name: percent
-#       format_version: '1.3'
-#       jupytext_version: 1.16.4
-#   kernelspec:
-#     display_name: Python 3
-#     language: python
-#     name: python3
-# ---
-
 # %% [markdown]
 # # 06 · The paper's figures
 #
@@ -23,9 +9,11 @@
 # `legibility analyse` (`legibility/report.py`), so both write the same files.
 
 # %% tags=["parameters"]
+from legibility import defaults  # the main job's sizes and places, defined once
+
 metrics: str = ""  # a metrics_comparison_test.csv; "" for our sweep's; "published" for the paper's table
-sweep_dir: str = "results/sweep"  # our sweep (used when metrics is "")
-cohort_path: str = "results/data/synthetic"  # participant data for the association networks ("" to skip)
+sweep_dir: str = defaults.MODELS  # our sweep (used when metrics is "")
+cohort_path: str = defaults.COHORT  # participant data for the association networks ("" to skip)
 out_dir: str = "results/analysis"  # where the dashboard and headline table go
 figures_dir: str = "figures"  # where figures are saved
 label: str = ""  # prefix of the names of the files written (e.g. "published")

@@ -1,17 +1,3 @@
-# ---
-# jupyter:
-#   jupytext:
-#     text_representation:
-#       extension: .py
-#       format_name: percent
-#       format_version: '1.3'
-#       jupytext_version: 1.16.4
-#   kernelspec:
-#     display_name: Python 3
-#     language: python
-#     name: python3
-# ---
-
 # %% [markdown]
 # # 07 · Is the limit the brain, or the data?
 #
@@ -22,15 +8,17 @@
 # samples / size, with early stopping), so its cost does not grow with the size.
 
 # %% tags=["parameters"]
-data_path: str = "results/data/synthetic"  # dataset folder or manifest CSV (notebook 01 writes this one)
-scaling_dir: str = "results/scaling"  # scaling.csv and the model folders
-scaling_targets: str = "age sex"  # space-separated target keys
+from legibility import defaults  # the main job's sizes and places, defined once
+
+data_path: str = defaults.COHORT  # dataset folder or manifest CSV (notebook 01 writes this one)
+scaling_dir: str = defaults.SCALING["scaling_dir"]  # scaling.csv and the model folders
+scaling_targets: str = defaults.SCALING["scaling_targets"]  # space-separated target keys
 scaling_inputs: str = "t1 flair"  # space-separated input keys
-scaling_sizes: str = "250 500 1000 2000 4000"  # training sizes, nested; 1 or less is a fraction of the training set
-scaling_seeds: int = 2  # seeds per size
-scaling_samples: int = 16000  # training participants seen per deep model
-scaling_max_epochs: int = 40  # most epochs per deep model (early stopping may end sooner)
-preset: str = "cpu"  # "cpu" (narrow, 32^3) or "paper"
+scaling_sizes: str = defaults.SCALING["scaling_sizes"]  # training sizes, nested; 1 or less is a fraction of the training set
+scaling_seeds: int = defaults.SCALING["scaling_seeds"]  # seeds per size
+scaling_samples: int = defaults.SCALING["scaling_samples"]  # training participants seen per deep model
+scaling_max_epochs: int = defaults.SCALING["scaling_max_epochs"]  # most epochs per deep model (early stopping may end sooner)
+preset: str = defaults.PRESET  # "cpu" (narrow, 32^3) or "paper"
 figures_dir: str = "figures"  # where figures are saved
 
 # %%

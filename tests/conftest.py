@@ -54,3 +54,27 @@ def fail_training_of(monkeypatch, target_key: str):
         return real(cache, cfg, outpath, **kw)
 
     monkeypatch.setattr(train, "train_model", flaky)
+
+
+@pytest.fixture(scope="session")
+def tiny_paper(tmp_path_factory):
+    """The whole paper run once at a tiny size (24 participants, a 4-model grid, one epoch):
+    ``(parameters, folder, executed notebooks)``; the executed notebooks are in
+    ``folder/results/notebooks``, the figures in ``folder/figs``."""
+    import pandas as pd
+
+    from legibility.pipeline import run_paper
+
+    tmp_path = tmp_path_factory.mktemp("paper")
+    grid = tmp_path / "grid.csv"
+    pd.DataFrame([("Sex (Male)", "FLAIR + T1"), ("Age", "rsfMRI Connectivity"),
+                  ("Worry", "Non-imaging data (C + D + S)"), ("Worry", "FLAIR + T1 + Non-imaging data (C + D + S)")],
+                 columns=["Target", "Inputs"]).to_csv(grid, index=False)
+    sweep_dir = tmp_path / "sweep"
+    params = {"synthetic_dir": str(tmp_path / "data"), "n_participants": 24, "side": 32, "ceiling_n": 1000,
+              "epochs": 1, "patience": 1, "batch_size": 8, "grid": str(grid), "outpath": str(sweep_dir),
+              "sweep_dir": str(sweep_dir), "target": "sex", "figures_dir": str(tmp_path / "figs"),
+              "out_dir": str(tmp_path / "analysis"), "scaling_dir": str(tmp_path / "scaling"),
+              "scaling_targets": "age", "scaling_sizes": "0.5 1", "scaling_seeds": 1, "scaling_max_epochs": 1}
+    done = run_paper(params, results_dir=tmp_path / "results", progress=False)
+    return params, tmp_path, done

@@ -58,13 +58,15 @@ def test_sweep_ends_with_a_summary_and_the_command_to_finish(tiny_cohort, tmp_pa
     assert out.strip().endswith("this finishes the rest: legibility " + " ".join(args))
 
 
-def test_readme_names_only_real_make_targets_and_the_real_defaults():
-    readme = (ROOT / "README.md").read_text()
+def test_readme_and_docs_name_only_real_make_targets_and_the_real_defaults():
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    text = "\n".join(p.read_text() for p in pages)
     targets = set(re.findall(r"^([\w.-]+):", (ROOT / "Makefile").read_text(), re.M))
-    named = set(re.findall(r"`make ([\w.-]+)", readme)) | set(re.findall(r"^make ([\w.-]+)", readme, re.M))
-    assert named
+    named = set(re.findall(r"`make ([\w.-]+)", text)) | set(re.findall(r"^make ([\w.-]+)", text, re.M))
+    assert {"paper", "test", "book", "lab"} <= named
     assert named <= targets, named - targets
-    line = re.search(r"`legibility paper (--[^`]*)`", readme.replace("\n", " ")).group(1)
+    paper_doc = (ROOT / "docs" / "running_the_paper.md").read_text()
+    line = re.search(r"`legibility paper (--[^`]*)`", paper_doc.replace("\n", " ")).group(1)
     paper = dict(subparsers())["paper"]
     for flag, value in re.findall(r"--(\w+) (\w+)", line):
         if value.isupper():

@@ -1,102 +1,101 @@
 """Notebooks: committed clean, each with a parameters cell, and really executed by papermill."""
 
 import json
-from pathlib import Path
 
 import nbformat
 import pytest
 from conftest import ROOT
 
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.py"))
 
 
 def test_there_are_notebooks():
-    assert [p.name for p in NOTEBOOKS][:2] == ["01_cohort.ipynb", "02_train.ipynb"]
+    assert [p.name for p in NOTEBOOKS][:2] == ["01_cohort.py", "02_train.py"]
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_committed_without_outputs_and_with_parameters(path):
-    nb = nbformat.read(path, as_version=4)
-    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
-    assert len(tagged) == 1, f"{path.name}: one cell tagged `parameters` (papermill's), found {len(tagged)}"
-    clear = f"clear them: `jupyter nbconvert --clear-output --inplace notebooks/{path.name}`"
-    for cell in nb.cells:
-        if cell.cell_type == "code":
-            assert cell.outputs == [], f"{path.name} is committed with outputs: {clear}"
-            assert cell.execution_count is None, f"{path.name} is committed with execution counts: {clear}"
-
-
-def _cells(path) -> list[tuple]:
-    """What a notebook holds, read by jupytext from either side of a pair: each cell's type,
-    source and tags."""
+def _read(path):
     import jupytext
 
-    return [(c.cell_type, c.source, c.metadata.get("tags", [])) for c in jupytext.read(path).cells]
-
-
-def _out_of_sync(notebook) -> str:
-    """Why ``NN_name.ipynb`` and its paired ``NN_name.py`` disagree, with the fix; "" when they agree."""
-    script = notebook.with_suffix(".py")
-    fix = f"run `jupytext --sync notebooks/{script.name}` (it updates the older of the two from the newer)"
-    if not script.exists():
-        return f"{notebook.name} has no paired {script.name}: {fix}"
-    have, want = _cells(notebook), _cells(script)
-    if have == want:
-        return ""
-    first = next((i for i, (a, b) in enumerate(zip(have, want, strict=False)) if a != b), min(len(have), len(want)))
-    return (f"{notebook.name} and {script.name} differ (cell {first + 1}; {len(have)} cells against {len(want)}): "
-            f"{fix}")
-
-
-def test_notebooks_are_paired_by_jupytext():
-    """``jupytext.toml`` pairs each notebook with a percent-format script."""
-    import tomllib
-
-    assert tomllib.loads((ROOT / "jupytext.toml").read_text())["formats"] == "ipynb,py:percent"
-    scripts = sorted((ROOT / "notebooks").glob("*.py"))
-    assert [p.stem for p in scripts] == [p.stem for p in NOTEBOOKS], (
-        "every notebooks/NN_name.py needs its NN_name.ipynb: run `jupytext --sync notebooks/NN_name.py`")
+    return jupytext.read(path, fmt="py:percent")
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_notebook_and_its_script_hold_the_same_cells(path):
-    """The ``.py`` is what people edit and review, the ``.ipynb`` what papermill runs: a change
-    saved to one side only (from Jupyter without jupytext, or in an editor) fails here."""
-    assert _out_of_sync(path) == ""
+def test_each_notebook_has_one_parameters_cell_reading_the_main_jobs_defaults(path):
+    nb = _read(path)
+    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1, f"{path.name}: one cell tagged `parameters` (papermill's), found {len(tagged)}"
+    assert "from legibility import defaults" in tagged[0].source, (
+        f"{path.name}: its parameters cell reads the main job's defaults from legibility/defaults.py")
 
 
-def test_a_pair_out_of_sync_is_caught_and_the_fix_named(tmp_path):
-    import shutil
+def test_no_notebook_is_committed_as_ipynb():
+    """The scripts are the notebooks; an ``.ipynb`` beside them is made (and ignored), never committed."""
+    import subprocess
 
-    notebook = Path(shutil.copy(ROOT / "notebooks" / "05_domain_effects.ipynb", tmp_path))
-    script = tmp_path / "05_domain_effects.py"
-    assert "has no paired 05_domain_effects.py" in _out_of_sync(notebook)
-    source = (ROOT / "notebooks" / script.name).read_text()
-    script.write_text(source)
-    assert _out_of_sync(notebook) == ""
-    script.write_text(source.replace("effects.round(4)", "effects.round(3)"))
-    assert "jupytext --sync notebooks/05_domain_effects.py" in _out_of_sync(notebook)
-    script.write_text(source.replace('# %% tags=["parameters"]', "# %%"))  # the parameters tag lost
-    assert "cell 2;" in _out_of_sync(notebook)
+    listed = subprocess.run(["git", "ls-files", "notebooks"], cwd=ROOT, capture_output=True, text=True)
+    if listed.returncode:
+        pytest.skip("not a git checkout")
+    tracked = listed.stdout.split()
+    assert tracked, "git lists no notebook"
+    assert [f for f in tracked if f.endswith(".ipynb")] == []
 
 
-def test_syncing_an_unchanged_pair_changes_nothing_on_disk(tmp_path):
-    """The committed ``.ipynb`` is byte for byte what ``jupytext --sync`` writes (cell ids kept)."""
+def test_saving_a_notebook_as_jupyterlab_does_changes_nothing(tmp_path):
+    """JupyterLab saves a notebook through jupytext with the repository's jupytext.toml: with
+    outputs, execution counts, a kernelspec and cell metadata added by a run, the script written
+    back is byte for byte the committed one."""
     import shutil
     import subprocess
     import sys
 
+    import nbformat
+
     shutil.copy(ROOT / "jupytext.toml", tmp_path)
-    (tmp_path / "notebooks").mkdir()
-    files = sorted((ROOT / "notebooks").glob("*.ipynb")) + sorted((ROOT / "notebooks").glob("*.py"))
-    for f in files:
-        shutil.copy2(f, tmp_path / "notebooks")
-    scripts = [str(p.relative_to(tmp_path)) for p in sorted((tmp_path / "notebooks").glob("*.py"))]
-    subprocess.run([sys.executable, "-m", "jupytext", "--sync", *scripts], cwd=tmp_path, check=True,
-                   capture_output=True)
-    for f in files:
-        assert (tmp_path / "notebooks" / f.name).read_bytes() == f.read_bytes(), (
-            f"{f.name} is not as jupytext writes it: run `jupytext --sync notebooks/{f.stem}.py`")
+    for path in NOTEBOOKS:
+        nb = _read(path)
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+        for i, cell in enumerate(nb.cells):
+            cell.metadata["trusted"] = True
+            cell.metadata["execution"] = {"iopub.status.idle": "2026-01-01T00:00:00Z"}
+            if cell.cell_type == "code":
+                cell.execution_count = i
+                cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="ran\n")]
+        nbformat.write(nb, tmp_path / f"{path.stem}.ipynb")
+    ran = sorted(p.name for p in tmp_path.glob("*.ipynb"))
+    subprocess.run([sys.executable, "-m", "jupytext", "--quiet", "--to", "py:percent", *ran], cwd=tmp_path,
+                   check=True, capture_output=True)
+    for path in NOTEBOOKS:
+        assert (tmp_path / path.name).read_text() == path.read_text(), (
+            f"{path.name} is not as jupytext writes it from JupyterLab: run "
+            f"`jupytext --to py:percent notebooks/{path.name} -o notebooks/{path.name}`")
+
+
+def test_defaults_of_the_notebooks_are_the_main_jobs(tmp_path):
+    """Run interactively with its defaults, notebook 02 trains (or reads back) the main job's own
+    age model: the same epochs, patience, folder and cohort as `legibility paper`."""
+    import papermill as pm
+
+    from legibility import defaults
+    from legibility.cli import build_parser
+    from legibility.pipeline import as_notebook
+
+    declared = pm.inspect_notebook(str(as_notebook(ROOT / "notebooks" / "02_train.py", tmp_path)))
+    assert {k: declared[k]["default"] for k in ("epochs", "patience", "outpath", "data_path")} == {
+        "epochs": "defaults.EPOCHS", "patience": "defaults.PATIENCE", "outpath": "defaults.MODELS",
+        "data_path": "defaults.COHORT"}
+    paper = build_parser().parse_args(["paper"])
+    train = build_parser().parse_args(["train"])
+    assert (paper.epochs, paper.patience, paper.n) == (defaults.EPOCHS, defaults.PATIENCE, defaults.N_PARTICIPANTS)
+    assert (train.epochs, train.patience, train.outpath) == (defaults.EPOCHS, defaults.PATIENCE, defaults.MODELS)
+
+
+def test_a_script_becomes_the_notebook_papermill_runs(tmp_path):
+    from legibility.pipeline import as_notebook
+
+    nb = nbformat.read(as_notebook(ROOT / "notebooks" / "05_domain_effects.py", tmp_path), as_version=4)
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+    assert [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert all(c.outputs == [] for c in nb.cells if c.cell_type == "code")
 
 
 def test_notebook_01_runs_at_tiny_size_from_the_notebooks_folder_and_writes_nothing_there(tmp_path):
@@ -104,9 +103,11 @@ def test_notebook_01_runs_at_tiny_size_from_the_notebooks_folder_and_writes_noth
     root (here root_dir, so the test stays out of the repository), never under notebooks/."""
     import papermill as pm
 
+    from legibility.pipeline import as_notebook
+
     before = sorted((ROOT / "notebooks").rglob("*"))
     pm.execute_notebook(
-        str(ROOT / "notebooks" / "01_cohort.ipynb"), str(tmp_path / "01.ipynb"),
+        str(as_notebook(ROOT / "notebooks" / "01_cohort.py", tmp_path / "src")), str(tmp_path / "01.ipynb"),
         parameters={"synthetic_dir": "data", "n_participants": 20, "side": 32, "ceiling_n": 1000,
                     "figures_dir": "figs", "root_dir": str(tmp_path)},
         progress_bar=False, cwd=str(ROOT / "notebooks"))
@@ -127,9 +128,11 @@ def test_notebook_01_runs_at_tiny_size_from_the_notebooks_folder_and_writes_noth
 def test_notebook_02_trains_one_model_at_tiny_size(tiny_cohort, tmp_path):
     import papermill as pm
 
+    from legibility.pipeline import as_notebook
+
     out = tmp_path / "02.ipynb"
     pm.execute_notebook(
-        str(ROOT / "notebooks" / "02_train.ipynb"), str(out),
+        str(as_notebook(ROOT / "notebooks" / "02_train.py", tmp_path / "src")), str(out),
         parameters={"data_path": str(tiny_cohort), "outpath": str(tmp_path / "models"), "target": "sex",
                     "inputs": "t1 flair", "epochs": 2, "batch_size": 8},
         progress_bar=False, cwd=str(ROOT))
@@ -145,22 +148,13 @@ def test_notebook_02_trains_one_model_at_tiny_size(tiny_cohort, tmp_path):
     assert str(value)[:5] in text
 
 
-def test_paper_pipeline_runs_every_notebook_in_order(tmp_path):
+def test_paper_pipeline_runs_every_notebook_in_order(tiny_paper):
     import pandas as pd
 
-    from legibility.pipeline import run_paper, summary
+    from legibility.pipeline import summary
 
-    grid = tmp_path / "grid.csv"
-    pd.DataFrame([("Sex (Male)", "FLAIR + T1"), ("Age", "rsfMRI Connectivity"),
-                  ("Worry", "Non-imaging data (C + D + S)"), ("Worry", "FLAIR + T1 + Non-imaging data (C + D + S)")],
-                 columns=["Target", "Inputs"]).to_csv(grid, index=False)
+    params, tmp_path, done = tiny_paper
     sweep_dir, figs, analysis = tmp_path / "sweep", tmp_path / "figs", tmp_path / "analysis"
-    params = {"synthetic_dir": str(tmp_path / "data"), "n_participants": 24, "side": 32, "ceiling_n": 1000,
-              "epochs": 1, "patience": 1, "batch_size": 8, "grid": str(grid), "outpath": str(sweep_dir),
-              "sweep_dir": str(sweep_dir), "target": "sex", "figures_dir": str(figs), "out_dir": str(analysis),
-              "scaling_dir": str(tmp_path / "scaling"), "scaling_targets": "age", "scaling_sizes": "0.5 1",
-              "scaling_seeds": 1, "scaling_max_epochs": 1}
-    done = run_paper(params, results_dir=tmp_path / "results", progress=False)
     assert [p.name for p in done] == ["01_cohort.ipynb", "02_train.ipynb", "03_sweep.ipynb", "04_evaluate.ipynb",
                                       "05_domain_effects.ipynb", "06_figures.ipynb", "07_scaling.ipynb"]
     metrics = pd.read_csv(sweep_dir / "metrics_comparison_test.csv")

@@ -103,9 +103,11 @@ def test_plot_scaling_log_x_one_panel_per_target():
 def test_notebook_07_runs_at_tiny_size(small_cohort, tmp_path):
     import papermill as pm
 
+    from legibility.pipeline import as_notebook
+
     figs = tmp_path / "figs"
     pm.execute_notebook(
-        str(ROOT / "notebooks" / "07_scaling.ipynb"), str(tmp_path / "07.ipynb"),
+        str(as_notebook(ROOT / "notebooks" / "07_scaling.py", tmp_path / "src")), str(tmp_path / "07.ipynb"),
         parameters={"data_path": str(small_cohort), "scaling_dir": str(tmp_path / "scaling"),
                     "scaling_targets": "age", "scaling_sizes": "40 80", "scaling_seeds": 1, "scaling_samples": 1,
                     "scaling_max_epochs": 1, "figures_dir": str(figs)},

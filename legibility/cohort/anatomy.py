@@ -20,7 +20,7 @@ misregistration, both nuisance, and a share of each view's regional imprint move
 (the region grows or shrinks around its centre) instead of changing intensity in place: the
 same information, less of it within reach of a linear learner on aligned voxels.
 
-Every planted effect cites its source (``COHORT_FACTS.md``: S seen, A approximate).
+Every planted effect cites its source (S: seen in a published source, A: approximate).
 """
 
 from __future__ import annotations

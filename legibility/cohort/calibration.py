@@ -10,7 +10,7 @@ the generator) equals a value of the paper's published table:
 - ``gain``: what the modality adds to the constitutional block, against the same difference in
   the paper's table (body fat and HbA1c, where imaging + C beats C alone).
 
-Every other ``rho^2`` comes from the literature (``COHORT_FACTS.md``) and is not calibrated.
+Every other ``rho^2`` comes from the literature (cited where each is set) and is not calibrated.
 The observation noise is drawn once for a fixed seed, so the ceiling moves smoothly with
 ``rho^2`` and bisection is exact up to the sample's own sampling error (report it beside).
 

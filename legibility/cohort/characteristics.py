@@ -6,7 +6,7 @@ standard-normal score from which it is made (binary ones by a threshold, continu
 monotone map), and it is the liabilities that the imaging modalities observe
 (see :mod:`legibility.cohort.information`).
 
-Calibration sources, as ``../shared/COHORT_FACTS.md`` marks them: **S** seen in a published
+Calibration sources, each marked: **S** seen in a published
 source, **A** approximate (a plausible default, not truth). Values at the imaging visit.
 
 Latent traits (all standard normal unless stated)
@@ -46,7 +46,7 @@ PREVALENCE = {
     "hypertension": 0.28,  # A: 25-30%
     "atopy": 0.23,  # A: 22-25%
     "asthma": 0.115,  # A: 11-12%
-    # A: neuroticism items, % "yes" (COHORT_FACTS; worrier/anxious 57 split into
+    # A: neuroticism items, % "yes" (worrier/anxious 57% split into
     # anxious and worry as the paper's items)
     "mood_swings": 0.44, "miserableness": 0.42, "irritability": 0.27, "sensitivity": 0.54,
     "fed_up": 0.42, "nervous": 0.24, "anxious": 0.57, "tense": 0.16, "worry": 0.53,

@@ -2,7 +2,7 @@
 
 Nodes belong to eight networks (seven canonical cortical ones and a subcortical one). Each
 participant's BOLD time series (490 volumes, as UK Biobank's resting scan) come from network
-factors whose strengths carry the age and sex effects of ``COHORT_FACTS.md``; the sample
+factors whose strengths carry the age and sex effects reported for UK Biobank; the sample
 correlation adds realistic estimation noise; then
 many small edge effects (calibrated to the paper's table, see :mod:`.information`) are added
 in Fisher-z space.

@@ -30,8 +30,8 @@ from imaging alone), **calibrated to the paper's table** so that the ceiling of 
 single-modality input set lands near the paper's best published score for it; for body fat and
 HbA1c, calibrated so that imaging adds to the constitutional block what it adds in the paper's
 table (:mod:`legibility.cohort.calibration`; re-run with
-``python scripts/calibrate_information.py``). For the others, from ``COHORT_FACTS.md`` (mostly
-**A** values): imaging carries little beyond what the constitutional characteristics say.
+``python scripts/calibrate_information.py``). For the others, from the literature (mostly
+**A**, approximate, values): imaging carries little beyond what the constitutional characteristics say.
 
 ``s_c`` (:func:`brain_share`): the best modality's share plus :data:`FUSION_HEADROOM` of what
 it leaves unexplained, so that a perfect learner gains at most that much by fusing modalities

@@ -36,7 +36,7 @@ __all__ = ["generate_cohort", "make_world", "CODE_GAIN"]
 # of the standardised observation); calibrated so that models can read them at the paper's
 # scale of effects -- see .information for what they carry.
 CODE_GAIN = {"structural": 0.5, "dwi": 0.5, "connectivity": 0.3}
-TRAIN_FRACTION = 0.8  # the paper's TRAIN : TEST ratio (COHORT_FACTS "Codings we choose")
+TRAIN_FRACTION = 0.8  # the paper's TRAIN : TEST ratio
 _SEX_CUT = 0.0627  # liability threshold of 47.5% male
 
 

@@ -122,7 +122,7 @@ def _participants(root: Path) -> pd.DataFrame:
     if not tsv.is_file():
         raise DataError(f"BIDS dataset {root} has no participants.tsv: it needs one with a "
                         f"'participant_id' column and the characteristic columns "
-                        f"({', '.join(list(TARGETS)[:4])}, ...); see the README's BIDS section.")
+                        f"({', '.join(list(TARGETS)[:4])}, ...); see docs/data.md, section BIDS datasets.")
     try:
         df = pd.read_csv(tsv, sep="\t", dtype=str, na_values=["n/a"], keep_default_na=False)
     except Exception as err:

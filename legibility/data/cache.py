@@ -4,7 +4,7 @@ Per modality one uncompressed ``float16`` array ``N x S x S x S`` (``np.load(mma
 the connectivity upper triangles (``float32``, ``N x R(R-1)/2``) and a table of participants
 (id, split, which modalities they have, the characteristics) beside them.
 
-Normalisation (SPEC): each volume on its own, z-scored, then rescaled to [-1, 1]; nothing is
+Normalisation (the paper's): each volume on its own, z-scored, then rescaled to [-1, 1]; nothing is
 fitted. Connectivity values enter as they are.
 
 The cache folder's name holds a key of the sources (paths, sizes, modification times, the

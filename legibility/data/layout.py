@@ -126,7 +126,7 @@ def read_table(path: Path) -> tuple[pd.DataFrame, str]:
     if fields and not any(k in df.columns for k in TARGETS):
         raise DataError(f"{path} looks like a UK Biobank export (field-id columns such as "
                         f"{', '.join(fields[:3])}): convert it to the 25 characteristics with "
-                        f"`legibility ukb` first (see the README's data layout).")
+                        f"`legibility ukb` first (see docs/data.md).")
     if id_name is None:
         raise DataError(f"{path} has no participant id column ({' or '.join(ID_ALIASES[:3])}); found: "
                         f"{', '.join(map(str, df.columns[:8]))}. Rename the participant id column.")
@@ -142,7 +142,7 @@ def _read_metadata(path: Path) -> tuple[pd.DataFrame, str]:
         raise DataError(
             f"Metadata file {path} is missing. Each split folder needs "
             f"'{path.name}' with a '{ID}' column and the characteristic columns "
-            f"({', '.join(list(TARGETS)[:4])}, ...); see the README's data layout.")
+            f"({', '.join(list(TARGETS)[:4])}, ...); see docs/data.md.")
     return read_table(path)
 
 

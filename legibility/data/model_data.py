@@ -128,7 +128,7 @@ class ModelData:
 
 
 class Augmenter:
-    """Small augmentations (SPEC), each applied with probability ``p`` to a sample, with MONAI's
+    """Small augmentations (the paper's), each applied with probability ``p`` to a sample, with MONAI's
     transforms: affine (~2 degrees rotation and shear, 2 voxels translation, 1% scale), a smooth
     elastic deformation, a histogram shift. Seeded from the epoch's generator, so a resumed run
     replays them exactly."""

@@ -16,7 +16,7 @@ __all__ = ["connectivity_shape", "load_matrix", "load_volume", "normalise_volume
 
 
 def normalise_volume(vol: np.ndarray) -> np.ndarray:
-    """Z-score the volume, then rescale it to [-1, 1] (SPEC: each volume on its own)."""
+    """Z-score the volume, then rescale it to [-1, 1] (the paper's: each volume on its own)."""
     vol = np.asarray(vol, dtype=np.float32)
     sd = vol.std()
     z = (vol - vol.mean()) / (sd if sd > 0 else 1.0)

@@ -10,7 +10,7 @@ exports (``p31_i0``, ``p20002_i2_a3``) and ``.tab`` names (``f.31.0.0``) are ren
 
 :data:`FIELDS` is the one table of how each of the 25 characteristics is derived (field,
 instances tried, coding, derivation); ``legibility ukb --fields_table`` prints it. The codings
-are the paper's as this project states them (``COHORT_FACTS.md``): binary columns 0/1 with
+are the paper's: binary columns 0/1 with
 1 = male / right-handed / yes, ``smoking`` = ever smoked.
 
 Imaging: the bulk fields as the download writes them, one zip (or its unzipped folder) per
@@ -64,7 +64,7 @@ class UkbField:
     instances: tuple[int, ...]  # instances tried, first answered one wins (disease: any of them)
     coding: str  # showcase data-coding / units
     derivation: str  # what we do
-    verified: str = "third-party code"  # how the id and coding were checked (see the README)
+    verified: str = "third-party code"  # how the id and coding were checked (docs/data.md)
 
 
 _NEURO = "100349: 1 yes, 0 no, -1 do not know, -3 prefer not to answer"
@@ -128,7 +128,7 @@ UKB_SPACE = "MNI152NLin6Asym"  # FSL's MNI152 template, the target of UK Biobank
 
 
 def fields_table(markdown: bool = True) -> str:
-    """:data:`FIELDS` as a table (Markdown for the README, or plain text)."""
+    """:data:`FIELDS` as a table (Markdown for docs/data.md, or plain text)."""
     rows = [(f.column, ", ".join(map(str, f.fields)), ", ".join(map(str, f.instances)), f.coding,
              f.derivation, f.verified) for f in FIELDS]
     head = ("column", "field", "instances", "coding / units", "derivation", "verified")
