@@ -147,6 +147,7 @@ def run_truth(data_path, out, figures_dir=None, sweep_metrics=None, published=No
     from legibility.figures import save_figure
     from legibility.figures.effects import plot_effects_by_source
 
+    read_ceilings(data_path)  # a cohort without ceilings is refused before its cache is built
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     cache = build_cache(load_dataset(data_path), side=side, root=cache_root, progress=progress)

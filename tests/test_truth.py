@@ -87,3 +87,11 @@ def test_the_published_table_gives_the_papers_psychology_effect(published_table)
     effects = effects_by_source({"published": published_table.reset_index(drop=True)})
     row = effects[(effects.domain == "Psychology") & (effects.term == "T1") & (effects.outcome == "Balanced accuracy")]
     assert row.coef.iloc[0] == pytest.approx(-0.014, abs=0.0015)
+
+
+def test_the_truth_command_refuses_data_without_ceilings(tmp_path, capsys):
+    from legibility.cli import main
+
+    assert main(["truth", "--inpath", str(tmp_path), "--out", str(tmp_path / "out")]) == 2
+    assert "No ground_truth.csv in" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
