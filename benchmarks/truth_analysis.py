@@ -76,9 +76,9 @@ def main():
     lines = [f"# The paper's domain effects against the truth ({time.strftime('%Y-%m-%d')})", "",
              f"Cohort: synthetic, generator {info.get('version')}, seed {info.get('seed')}, {info.get('n')} "
              f"participants ({info.get('n_train')} TRAIN, {info.get('n_test')} TEST), {info.get('side')}^3; "
-             f"ceilings on {info.get('ceiling_n')} reference participants (`legibility cohort --n {info.get('n')} --side "
-             f"{info.get('side')} --seed {info.get('seed')} --ceiling_n {info.get('ceiling_n')}`). Made by `python "
-             "benchmarks/truth_analysis.py --inpath COHORT --out DIR` (`legibility truth`).", "",
+             f"ceilings on {info.get('ceiling_n')} reference participants (`legibility cohort --n {info.get('n')} "
+             f"--side {info.get('side')} --seed {info.get('seed')} --ceiling_n {info.get('ceiling_n')}`). "
+             "Made by `python benchmarks/truth_analysis.py --inpath COHORT --out DIR` (`legibility truth`).", "",
              "Sources: **ceiling** the ground-truth ceilings (ground_truth.csv, 700 models); **linear peer** the "
              "linear peers of all 700 models on this cohort (test scores, penalty chosen on validation)"
              + (f", fitted in {seconds:.0f} s" if np.isfinite(seconds) else "")
