@@ -7,7 +7,9 @@ Runs, at the smallest sizes that keep each figure stable:
    (``training_throughput.py``; GPU lines where a GPU is present);
 3. growth of cohort generation and cache build from 250 to 1,000 participants at 32^3 with
    peak memory, and the loader's headroom over training (``pipeline_costs.py``);
-4. the main job's wall time as `make paper` last recorded it (not re-run).
+4. the linear peers of all 700 grid models at the main job's size, shared decompositions
+   against one by one (``linear_peers.py``);
+5. the main job's wall time as `make paper` last recorded it (not re-run).
 Writes the scripts' CSVs and ``benchmarks/results/summary.md``.
 """
 
@@ -76,8 +78,17 @@ def summary() -> str:
               for r in grow.itertuples()]
     g, c = grow.generate_s, grow.cache_s
     lines += ["", f"Time ratio {n1} vs {n0} participants (linear: {n1 / n0:.1f}): generation "
-              f"{g.iloc[-1] / g.iloc[0]:.2f}, cache build {c.iloc[-1] / c.iloc[0]:.2f}.", "",
-              "## Main job", "", f"- {_main_job()}", "", "## GPU", "",
+              f"{g.iloc[-1] / g.iloc[0]:.2f}, cache build {c.iloc[-1] / c.iloc[0]:.2f}."]
+    peers = pd.read_csv(RESULTS / "linear_peers.csv").iloc[0]
+    lines += ["", f"## The 700 linear peers at the main job's size ({int(peers.participants)} participants; "
+              "goal < 120 s)",
+              "", f"- shared decompositions: **{peers.shared_s:.0f} s** wall ({peers.shared_cpu_s:.0f} s CPU) for all "
+              f"{int(peers.models)}", f"- one by one: {peers.one_by_one_s_per_model:.1f} s a model (mean of "
+              f"{int(peers.one_by_one_sample)}), {peers.one_by_one_700_s / 60:.0f} min for all {int(peers.models)}",
+              f"- ratio: **{peers.ratio:.0f}x** ({peers.ratio_cpu:.0f}x in CPU time); same scores: largest difference "
+              f"{peers.max_abs_diff:.2g} ({int(peers.scores_differing)} of {int(peers.scores_compared)} scores differ "
+              "by more than 1e-9; benchmarks/results/linear_peers.md)"]
+    lines += ["", "## Main job", "", f"- {_main_job()}", "", "## GPU", "",
               "- " + ("see the GPU rows above" if torch.cuda.is_available() else
                       "no GPU on this machine: the paper preset's GPU figures and the 700-model projection "
                       "are not measured here")]
@@ -89,6 +100,7 @@ if __name__ == "__main__":
     _run("cohort_and_cache.py", "--parts", "read", "--n-read", "64")
     _run("training_throughput.py")
     _run("pipeline_costs.py")
+    _run("linear_peers.py")
     text = summary()
     (RESULTS / "summary.md").write_text(text)
     print(text)

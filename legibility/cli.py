@@ -250,6 +250,20 @@ def _cmd_analyse(args) -> int:
     return 0
 
 
+def _cmd_truth(args) -> int:
+    from legibility.truth import run_truth
+
+    result = run_truth(args.inpath, args.out, sweep_metrics=args.sweep, published=args.published or None,
+                       side=args.side, cache_root=args.cache_root, progress=True)
+    print(f"{len(result['tables'].get('linear peer', []))} linear peers in {result['peer_seconds']:.1f} s")
+    for source, note in result["notes"].items():
+        print(f"{source}: {note}")
+    print(result["by_term"].to_string(index=False))
+    print("\nwrote:", *[str(p) for v in result["paths"].values() for p in (v if isinstance(v, list) else [v])],
+          sep="\n  ")
+    return 0
+
+
 def _cmd_scaling(args) -> int:
     from legibility.scaling import ScalingConfig, scaling_study
 
@@ -481,6 +495,18 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--cohort", default=None, help="a dataset whose participants give the association networks")
     an.add_argument("--figures", default=None, help="folder for the figures (default: --out)")
     an.set_defaults(func=_cmd_analyse)
+
+    tr = sub.add_parser("truth", help="the paper's domain effects on the ceilings, the 700 linear peers, a deep "
+                        "sweep and the published table")
+    tr.add_argument("--inpath", required=True, help="a synthetic cohort (its ground_truth.csv gives the ceilings)")
+    tr.add_argument("--out", required=True, help="folder for the tables and the figure")
+    tr.add_argument("--sweep", default=None, help="a deep sweep's metrics_comparison_test.csv (default: none)")
+    tr.add_argument("--published", default="published",
+                    help="the paper's table: 'published' (LEGIBILITY_PAPER_METRICS, else downloaded once and "
+                         "checked), a path, or '' to leave it out")
+    tr.add_argument("--side", type=int, default=32, choices=(32, 64, 128), help="working side of the volumes")
+    tr.add_argument("--cache_root", default=None, help="folder of the cohort's cache (default: beside the cohort)")
+    tr.set_defaults(func=_cmd_truth)
 
     sc = sub.add_parser("scaling", help="deep model and linear peer against training size (nested subsets)")
     sc.add_argument("--inpath", required=True, help="dataset folder or manifest CSV")

@@ -11,13 +11,19 @@ import torch.nn.functional as F
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.metrics import balanced_accuracy_score, mean_absolute_error, r2_score
 
-__all__ = ["linear_features", "linear_peer", "start_linear_path"]
+__all__ = ["LOGISTIC_CS", "LOGISTIC_TOL", "PEER_MAX_TRAIN", "RIDGE_ALPHAS", "linear_features", "linear_peer",
+           "peer_training_rows", "start_linear_path"]
 
 PEER_SIDE = 16
 # At most this many training participants fit the peer: its design matrix is float64 and, with
 # connectivity (64,620 edges) and 16^3 volumes, 19,048 participants would need ~12 GB; 5,000
 # need ~3 GB. Smaller training sets (every synthetic run here) are used whole.
 PEER_MAX_TRAIN = 5_000
+# The penalties tried, the best chosen on validation: inverse strengths C of the logistic
+# regression (binary targets), strengths alpha of the ridge (continuous ones).
+LOGISTIC_CS = (1e-4, 1e-3, 1e-2, 1e-1)
+RIDGE_ALPHAS = (1e0, 1e1, 1e2, 1e3, 1e4, 1e5)
+LOGISTIC_TOL = 1e-4  # the logistic regression's stopping tolerance (scikit-learn's default)
 
 
 def linear_features(data, rows) -> np.ndarray:
@@ -43,13 +49,14 @@ def _best_fit(x: dict, y: dict, binary: bool):
     ``x["train"]`` whose penalty scores best on ``x["val"]`` (R^2, or balanced accuracy)."""
     best, best_score = None, -np.inf
     if binary:
-        for c in (1e-4, 1e-3, 1e-2, 1e-1):
-            m = LogisticRegression(C=c, class_weight="balanced", max_iter=300).fit(x["train"], y["train"])
+        for c in LOGISTIC_CS:
+            m = LogisticRegression(C=c, class_weight="balanced", max_iter=300, tol=LOGISTIC_TOL)
+            m.fit(x["train"], y["train"])
             sc = balanced_accuracy_score(y["val"], m.predict(x["val"]))
             if sc > best_score:
                 best, best_score = m, sc
         return best
-    for alpha in (1e0, 1e1, 1e2, 1e3, 1e4, 1e5):
+    for alpha in RIDGE_ALPHAS:
         m = Ridge(alpha=alpha).fit(x["train"], y["train"])
         sc = r2_score(y["val"], m.predict(x["val"]))
         if sc > best_score:
@@ -64,7 +71,12 @@ def _standardised(x: dict) -> tuple[dict, np.ndarray, np.ndarray]:
 
 
 def _training_rows(data) -> np.ndarray:
-    tr = data.rows["train"]
+    return peer_training_rows(data.rows["train"])
+
+
+def peer_training_rows(tr: np.ndarray) -> np.ndarray:
+    """The training rows ``tr`` the peer fits on: all of them, or ``PEER_MAX_TRAIN`` drawn
+    with a fixed seed."""
     if len(tr) > PEER_MAX_TRAIN:
         tr = np.sort(np.random.default_rng(0).choice(tr, PEER_MAX_TRAIN, replace=False))
     return tr

@@ -156,7 +156,8 @@ def test_paper_pipeline_runs_every_notebook_in_order(tiny_paper):
     params, tmp_path, done = tiny_paper
     sweep_dir, figs, analysis = tmp_path / "sweep", tmp_path / "figs", tmp_path / "analysis"
     assert [p.name for p in done] == ["01_cohort.ipynb", "02_train.ipynb", "03_sweep.ipynb", "04_evaluate.ipynb",
-                                      "05_domain_effects.ipynb", "06_figures.ipynb", "07_scaling.ipynb"]
+                                      "05_domain_effects.ipynb", "06_figures.ipynb", "07_scaling.ipynb",
+                                      "08_truth.ipynb"]
     metrics = pd.read_csv(sweep_dir / "metrics_comparison_test.csv")
     assert len(metrics) == 4
     log = pd.read_csv(sweep_dir / "sweep_log.csv").set_index("model")
@@ -168,6 +169,9 @@ def test_paper_pipeline_runs_every_notebook_in_order(tiny_paper):
     effects = pd.read_csv(analysis / "domain_effects.csv")
     assert set(effects.domain) == {"Constitutional", "Psychology", "Disease", "Serology"}
     assert (analysis / "dashboard.html").exists()
+    truth = pd.read_csv(analysis / "truth" / "truth_effects.csv")  # notebook 08: the ceilings, peers, deep sweep
+    assert {"ceiling", "linear peer", "deep"} <= set(truth.source)
+    assert (figs / "truth_effects.png").exists()
     text = summary(params, tmp_path / "results")
     assert "Sex (Male)" in text
     assert "wall time" in text

@@ -23,7 +23,8 @@ from legibility.figures import panel_letter
 from legibility.figures.grid import PANEL_ORDER
 from legibility.study import DOMAIN_COLOURS, DOMAINS
 
-__all__ = ["PANEL_ORDER", "domain_panel_rows", "plot_domain_effects", "plot_domain_panel", "term_label"]
+__all__ = ["PANEL_ORDER", "SOURCE_COLOURS", "domain_panel_rows", "plot_domain_effects", "plot_domain_panel",
+           "plot_effects_by_source", "term_label"]
 
 _FONT = 7  # points: tick labels and axis labels, legible when printed at the figure's own size
 _TERM_LABELS = {"T1": "T1 * FLAIR", "DWI": "DWI", "rsfMRI connectivity": "rsfMRI Connectivity",
@@ -191,4 +192,82 @@ def plot_domain_effects(effects: pd.DataFrame, fig=None, ncols: int = 2, width: 
             ax = sub.add_subplot(gs[0])
         plot_domain_panel(rows, ax=ax)
         panel_letter(ax, "ABCDEFGH"[k], gid=f"letter:{key}")
+    return fig
+
+
+# The four sources of legibility.truth, from the truth to the paper: the ceiling black (the
+# data's own answer), the learners in greys and blue.
+SOURCE_COLOURS = {"ceiling": "#000000", "linear peer": "#8c8c8c", "deep": "#d95f02", "published": "#1f78b4"}
+
+
+def plot_effects_by_source(effects: pd.DataFrame, width: float = 7.2):
+    """The domain effects of several sources side by side per term, in the style of the paper's
+    data-utility figure: a panel per domain (A Constitutional, B Psychology, C Disease,
+    D Serology's additive R² model), each term a row with one dot and 95% CI per source, dodged,
+    its stars beside it, a dashed zero line.
+
+    Parameters
+    ----------
+    effects : DataFrame
+        :func:`legibility.truth.effects_by_source` (a ``source`` column beside
+        :func:`legibility.analysis.domain_effects`' columns).
+    width : float
+        Inches.
+
+    Returns
+    -------
+    Figure
+        Each panel's dots carry the gid ``dots:<domain key>:<source>``; the legend names each
+        source with its numbers of models.
+    """
+    sources = list(dict.fromkeys(effects.source))
+    panels = [k for k in PANEL_ORDER if any(len(domain_panel_rows(g, k)) for _, g in effects.groupby("source"))]
+    if not panels:
+        raise ValueError("effects holds no domain fit to draw; is it legibility.truth.effects_by_source?")
+    terms = {k: list(dict.fromkeys(t for s in sources for t in domain_panel_rows(effects[effects.source == s], k).term))
+             for k in panels}
+    heights = [_FRAME + 0.42 * max(len(terms[k]) for k in panels[i:i + 2]) for i in range(0, len(panels), 2)]
+    with sns.axes_style("ticks"):
+        fig, axes = plt.subplots(len(heights), min(2, len(panels)), figsize=(width, sum(heights) + 0.5),
+                                 layout="constrained", squeeze=False, height_ratios=heights)
+    step = 0.8 / max(len(sources), 1)
+    for k, (key, ax) in enumerate(zip(panels, axes.ravel(), strict=False)):
+        names = terms[key]
+        y0 = np.arange(len(names))[::-1].astype(float)
+        counts = []
+        for j, source in enumerate(sources):
+            rows = domain_panel_rows(effects[effects.source == source], key).set_index("term")
+            if not len(rows):
+                continue
+            counts.append(f"{source} {int(rows.n.iloc[0])}")
+            rows = rows.reindex(names)
+            ok = rows.coef.notna().to_numpy()
+            y = y0 + 0.4 - step / 2 - j * step
+            ax.errorbar(rows.coef[ok], y[ok], xerr=[(rows.coef - rows.ci_low)[ok], (rows.ci_high - rows.coef)[ok]],
+                        fmt="o", color=SOURCE_COLOURS.get(source), markersize=3.2, elinewidth=0.9,
+                        capsize=1.5, label=source, gid=f"dots:{key}:{source}", zorder=3)
+            for yi, r in zip(y[ok], rows[ok].itertuples(), strict=True):
+                ax.annotate(stars(r.p), (r.ci_high, yi), xytext=(2, 0), textcoords="offset points", ha="left",
+                            va="center", fontsize=_FONT - 1, color=SOURCE_COLOURS.get(source, "black"))
+        ax.axvline(0, color="black", ls="--", lw=0.8, zorder=1)
+        for yi in y0[:-1] - 0.5:
+            ax.axhline(yi, color="#dddddd", lw=0.5, zorder=0)
+        ax.set_yticks(y0, [term_label(t) for t in names])
+        ax.set_ylim(-0.6, len(names) - 0.4)
+        ax.spines[["top", "right"]].set_visible(False)
+        ax.tick_params(labelsize=_FONT, length=3, width=0.8)
+        outcome = "R²" if key == "serology" else "BA"
+        ax.set_xlabel(f"Coefficient to [{outcome} ~ Input + (1|Target)]\nDetrimental ← → Advantageous",
+                      fontsize=_FONT + 0.5, linespacing=1.3)
+        blank = " " * int(np.ceil((_BADGE + 4) / (0.32 * (_FONT + 1))))
+        sizes = {c.rsplit(" ", 1)[1] for c in counts}
+        said = f"{sizes.pop()} models a source" if len(sizes) == 1 else "models " + ", ".join(counts)
+        title = ax.set_title(blank + f"{DOMAINS[key].name}: {said}", fontsize=_FONT, pad=6, loc="right")
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=4))
+        _badge(ax, title, key)
+        panel_letter(ax, "ABCD"[k], gid=f"letter:{key}")
+    for ax in axes.ravel()[len(panels):]:
+        ax.set_visible(False)
+    handles, labels = axes.ravel()[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=len(labels), fontsize=_FONT + 0.5, frameon=False)
     return fig
