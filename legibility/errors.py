@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["DataError", "FolderInUseError", "LegibilityError", "SettingError", "UnknownNameError",
+__all__ = ["DataError", "FolderInUseError", "LegibilityError", "NotebookError", "SettingError", "UnknownNameError",
            "debugging"]
 
 
@@ -43,3 +43,8 @@ class FolderInUseError(LegibilityError, FileExistsError):
 def debugging(flag: bool = False) -> bool:
     """Whether tracebacks are shown: ``flag`` (``--debug``) or ``LEGIBILITY_DEBUG`` set to anything but 0."""
     return bool(flag) or os.environ.get("LEGIBILITY_DEBUG", "").strip() not in ("", "0")
+
+
+class NotebookError(LegibilityError, RuntimeError):
+    """A notebook of the main job failed; the message names the notebook, the cell and where its
+    executed copy with the traceback is."""

@@ -62,7 +62,7 @@ class _Reader:
 
     def __init__(self, cache: Cache, key: str, fit_rows: np.ndarray):
         channels = [key] if key != "connectivity" else []
-        voxel = VoxelStandardiser().fit([cache.volumes(key)], fit_rows) if channels else None
+        voxel = VoxelStandardiser().fit([cache.volume_array(key)], fit_rows) if channels else None
         self.read = BatchReader(cache, channels, key == "connectivity", None, voxel)
 
     def batch(self, rows):

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from legibility import defaults, paths
+from legibility.errors import NotebookError
 
 __all__ = ["PAPER_SCALING", "as_notebook", "notebook_sources", "run_paper", "summary"]
 
@@ -104,7 +105,7 @@ def run_paper(parameters: dict | None = None, notebooks_dir=None, results_dir=No
             if "figures" in partial:
                 shutil.rmtree(partial["figures"], ignore_errors=True)
             sources.cleanup()
-            raise RuntimeError(
+            raise NotebookError(
                 f"{nb.name} failed in cell {err.exec_count}: {err.ename}: {err.evalue}\n"
                 f"The executed copy with the traceback is {target}; the notebooks and figures of the "
                 f"last good run are untouched in {', '.join(map(str, final.values()))}.") from err

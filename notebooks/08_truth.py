@@ -1,17 +1,3 @@
-# ---
-# jupyter:
-#   jupytext:
-#     text_representation:
-#       extension: .py
-#       format_name: percent
-#       format_version: '1.3'
-#       jupytext_version: 1.16.4
-#   kernelspec:
-#     display_name: Python 3
-#     language: python
-#     name: python3
-# ---
-
 # %% [markdown]
 # # 08 · The paper's analysis against the truth
 #
@@ -31,9 +17,11 @@
 # training at a fixed sample size. `legibility truth` runs the same steps.
 
 # %% tags=["parameters"]
-data_path: str = "results/data/synthetic"  # a synthetic cohort (its ground_truth.csv gives the ceilings)
-side: int = 32  # working side of the volumes (the cache's)
-sweep_dir: str = "results/sweep"  # the deep sweep (its metrics_comparison_test.csv); "" for none
+from legibility import defaults  # the main job's sizes and places, defined once
+
+data_path: str = defaults.COHORT  # a synthetic cohort (its ground_truth.csv gives the ceilings)
+side: int = defaults.SIDE  # working side of the volumes (the cache's)
+sweep_dir: str = defaults.MODELS  # the deep sweep (its metrics_comparison_test.csv); "" for none
 published: str = "published"  # the paper's table: "published" (downloaded once, checked), a path, or ""
 out_dir: str = "results/analysis"  # where the tables go
 figures_dir: str = "figures"  # where figures are saved
