@@ -75,6 +75,7 @@ def tiny_paper(tmp_path_factory):
               "epochs": 1, "patience": 1, "batch_size": 8, "grid": str(grid), "outpath": str(sweep_dir),
               "sweep_dir": str(sweep_dir), "target": "sex", "figures_dir": str(tmp_path / "figs"),
               "out_dir": str(tmp_path / "analysis"), "scaling_dir": str(tmp_path / "scaling"),
-              "scaling_targets": "age", "scaling_sizes": "0.5 1", "scaling_seeds": 1, "scaling_max_epochs": 1}
+              "scaling_targets": "age", "scaling_sizes": "0.5 1", "scaling_seeds": 1, "scaling_max_epochs": 1,
+              "published": str(PUBLISHED) if PUBLISHED.exists() else ""}  # notebook 08: never the network
     done = run_paper(params, results_dir=tmp_path / "results", progress=False)
     return params, tmp_path, done

@@ -28,7 +28,8 @@ def test_the_book_holds_every_notebook_and_the_docs_and_fetches_nothing(book):
     site = book.parent
     names = {p.name for p in (site / "notebooks").glob("*.html")}
     assert names == {"01_cohort.html", "02_train.html", "03_sweep.html", "04_evaluate.html",
-                     "05_domain_effects.html", "06_figures.html", "07_scaling.html"}
+                     "05_domain_effects.html", "06_figures.html", "07_scaling.html",
+                     "08_truth.html"}
     assert (site / "docs" / "ground_truth.html").exists()
     index = book.read_text()
     assert "02_train.html" in index
