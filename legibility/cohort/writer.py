@@ -246,19 +246,14 @@ def generate_cohort(out, n: int = 200, side: int = 64, seed: int = 0, regions: i
         conn_male=_maleness(unshrunk(obs, "connectivity", "sex")),
         conn_code=weighted_code(obs, "connectivity").astype(np.float32),
     )
-    out.mkdir(parents=True, exist_ok=True)
     workers = workers or min(os.cpu_count() or 1, 8)
+    asymptote_n = 6000 if asymptote_n is None and the_world.anatomical else (asymptote_n or 0)
+    gt = _ground_truth(the_world, ceiling_n, asymptote_n, min(side, 32), regions, workers, progress)
+    out.mkdir(parents=True, exist_ok=True)
+    t_images = time.perf_counter()
     conn = _write_participants(n, workers, progress)
-    t_images = time.perf_counter() - t0
+    t_images = time.perf_counter() - t_images
     _write_tables(out, values, lat, obs, ids, folders, conn)
-    gt = cached_ceilings(n=ceiling_n, progress=progress)
-    if asymptote_n is None:
-        asymptote_n = 6000 if the_world.anatomical else 0
-    if asymptote_n:
-        from legibility.cohort.asymptote import cached_asymptotes
-
-        gt = cached_asymptotes(gt, the_world, n=asymptote_n, side=min(side, 32), regions=regions,
-                               workers=workers, progress=progress)
     gt.to_csv(out / paths.GROUND_TRUTH, index=False)
     info = {
         "generator": "legibility synthetic cohort", "version": __version__, "n": n,
@@ -270,6 +265,20 @@ def generate_cohort(out, n: int = 200, side: int = 64, seed: int = 0, regions: i
     }
     (out / paths.COHORT_INFO).write_text(json.dumps(info, indent=2))
     return info
+
+
+def _ground_truth(world: anatomy.World, ceiling_n: int, asymptote_n: int, side: int, regions: int,
+                  workers: int, progress: bool):
+    """The ceilings (and in the anatomical world the linear asymptotes) of every model, computed
+    or read from the user cache before any participant is written: a failure here leaves no
+    half-written cohort."""
+    gt = cached_ceilings(n=ceiling_n, progress=progress)
+    if asymptote_n:
+        from legibility.cohort.asymptote import cached_asymptotes
+
+        gt = cached_asymptotes(gt, world, n=asymptote_n, side=side, regions=regions, workers=workers,
+                               progress=progress)
+    return gt
 
 
 def _generate_bids(out: Path, **kw) -> dict:
