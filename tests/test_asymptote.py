@@ -83,3 +83,16 @@ def test_generate_cohort_writes_the_asymptote_beside_the_ceiling(tmp_path, monke
                     world="anatomical", shape_share=1.0, asymptote_n=300)
     again = pd.read_csv(tmp_path / "d" / paths.GROUND_TRUTH)
     assert again.linear_asymptote.iloc[0] == gt.linear_asymptote.iloc[0]
+
+
+def test_every_input_set_of_the_grid_gets_a_finite_asymptote():
+    """Across imaging groups (T1 + FLAIR with DWI) the labels are projected once, so no target's
+    fit meets the same column twice; a target read through a link function (hb's) stays finite."""
+    sample = asymptote.image_sample(300, side=16, seed=6, regions=32, workers=2)
+    proj = asymptote.projected_observations(sample, frozenset({"t1", "flair", "dwi"}), components=30)
+    assert "sex_label" in proj["structural"]
+    assert "sex_label" not in proj["dwi"]
+    pairs = [(target(t), parse_inputs_label(i)) for t in ("hb", "sex", "age")
+             for i in ("DWI + FLAIR + T1", "DWI + FLAIR + T1 + Non-imaging data (C + D + S)", "DWI")]
+    table = asymptote.linear_asymptotes(sample, pairs)
+    assert np.isfinite(table.linear_asymptote).all(), table

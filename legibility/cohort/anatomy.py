@@ -168,7 +168,12 @@ SHAPE_GAIN = 3.0
 # sphere of its volume; the hippocampi are 6 mm wide (their weight map, see ``template``).
 BUMP_WIDTH = 0.7
 HIPPOCAMPUS_WIDTH_MM = 6.0
-DEFAULT_SHAPE_SHARE = 0.5
+# The default share is calibrated to the brain-age literature: with every regional imprint
+# carried by shape, a linear learner on the voxels reaches age R^2 0.72 from T1 + FLAIR with
+# unlimited data (MAE ~3.0 y; linear and kernel learners on UK Biobank: 3.5-4.7 y at 2,000-
+# 11,000 participants) while the ceiling stays at 0.86 (MAE ~2.1 y, the best deep models);
+# a share of 0.75 leaves the linear learner at MAE 2.8 y (benchmarks/results/linear_asymptote.md).
+DEFAULT_SHAPE_SHARE = 1.0
 
 
 @dataclass(frozen=True)

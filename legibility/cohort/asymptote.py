@@ -29,10 +29,9 @@ everything else, so the projection factors through ``o``: it is computed as
 
 Connectivity enters as its observation itself (the connectivity matrix is linear in it up to
 the sex term's sigmoid), so an input set without volumes has its ceiling as asymptote. The
-result is a slightly conservative estimate (a finite sample fits ``ô`` with some error, and
-projecting ``o`` group by group ignores what one group's voxels say about the other's
-observation); a linear learner cannot beat the ceiling, so an estimate above it by sampling
-error is set to it, and like the ceiling it never falls when inputs are added.
+result is a slightly conservative estimate (a finite sample fits ``ô`` with some error); a
+linear learner cannot beat the ceiling, so an estimate above it by sampling error is set to it,
+and like the ceiling it never falls when inputs are added.
 """
 
 from __future__ import annotations
@@ -144,34 +143,49 @@ def _out_of_fold(features: np.ndarray, target: np.ndarray, folds: int = FOLDS) -
     return out
 
 
-def projected_observations(sample: dict, volumes: frozenset, components: int = COMPONENTS,
-                           min_share: float = MIN_BRAIN_SHARE) -> dict[str, pd.DataFrame]:
-    """``{modality: L(o | v)}`` for the modalities whose volumes are in ``volumes``, out of fold;
-    the connectivity observation passes through unchanged.
-
-    Beside the 25 observations, each modality's block holds the projections of the binary
-    characteristics' labels (``<key>_label``): a binary target is not linear in ``o``, and what
-    a linear learner on the voxels can do for it is to project the label itself.
-    """
+def group_components(sample: dict, components: int = COMPONENTS,
+                     min_share: float = MIN_BRAIN_SHARE) -> dict[str, np.ndarray]:
+    """Each imaging group's voxels (those inside the brain of at least ``min_share`` of the
+    sample) standardised and reduced to ``components`` principal components."""
     n = len(sample["values"])
-    blocks = []
-    for members in GROUPS.values():
-        present = [m for m in members if m in volumes]
-        if not present:
-            continue
-        x = np.hstack([sample[m] for m in present])
-        x = x[:, (x != 0).mean(0) >= min_share]
-        blocks.append(_components(x, min(components, n // 2, x.shape[1])))
-    v = np.hstack(blocks)
-    binary = [t.key for t in TARGETS.values() if t.is_binary]
-    labels = sample["values"][binary].to_numpy(float)
-    out = {"connectivity": sample["obs"]["connectivity"]}
+    out = {}
     for group, members in GROUPS.items():
-        if any(m in volumes for m in members):
-            o = sample["obs"][group]
-            cols = [*o.columns, *(f"{k}_label" for k in binary)]
-            fitted = _out_of_fold(v, np.column_stack([o.to_numpy(), labels]))
-            out[group] = pd.DataFrame(fitted, columns=cols, index=o.index)
+        x = np.hstack([sample[m] for m in members])
+        x = x[:, (x != 0).mean(0) >= min_share]
+        out[group] = _components(x, min(components, n // 2, x.shape[1]))
+    return out
+
+
+def projected_observations(sample: dict, volumes: frozenset, components: int = COMPONENTS,
+                           min_share: float = MIN_BRAIN_SHARE, reduced: dict | None = None
+                           ) -> dict[str, pd.DataFrame]:
+    """``{modality: L(o | v)}`` for the modalities whose volumes are in ``volumes``, out of fold,
+    ``v`` the components of every group of ``volumes`` together; the connectivity observation
+    passes through unchanged.
+
+    The first group's block also holds the projections of the binary characteristics' labels
+    (``<key>_label``): a binary target is not linear in ``o``, and what a linear learner on the
+    voxels can do for it is to project the label itself (once: a second copy in another group's
+    block would be the same column twice). ``reduced``: :func:`group_components` of the sample,
+    when already computed.
+    """
+    if reduced is None:
+        reduced = group_components(sample, components, min_share)
+    present = [g for g, members in GROUPS.items() if any(m in volumes for m in members)]
+    if not present:
+        raise ValueError(f"no imaging group among {sorted(volumes)}; expected some of {list(VOLUMES)}.")
+    if not all(set(GROUPS[g]) <= set(volumes) for g in present):
+        raise ValueError(f"T1 and FLAIR enter together (one structural group); got {sorted(volumes)}.")
+    v = np.hstack([reduced[g] for g in present])
+    binary = [t.key for t in TARGETS.values() if t.is_binary]
+    out = {"connectivity": sample["obs"]["connectivity"]}
+    for i, group in enumerate(present):
+        o = sample["obs"][group]
+        cols, targets = list(o.columns), [o.to_numpy()]
+        if i == 0:
+            cols += [f"{k}_label" for k in binary]
+            targets.append(sample["values"][binary].to_numpy(float))
+        out[group] = pd.DataFrame(_out_of_fold(v, np.column_stack(targets)), columns=cols, index=o.index)
     return out
 
 
@@ -198,12 +212,13 @@ def linear_asymptotes(sample: dict, pairs, ceilings: pd.DataFrame | None = None,
 
     from legibility.cohort.ground_truth import ceiling, monotone
 
-    projected = {}
+    projected, reduced = {}, None
     scores = []
     for tgt, inputs in tqdm(pairs, desc="linear asymptotes", unit="model", disable=not progress):
         volumes = frozenset(inputs.imaging) & set(VOLUMES)
         if volumes and volumes not in projected:
-            projected[volumes] = projected_observations(sample, volumes)
+            reduced = reduced or group_components(sample)
+            projected[volumes] = projected_observations(sample, volumes, reduced=reduced)
         obs = projected[volumes] if volumes else sample["obs"]
         scores.append(ceiling(sample["values"], obs, tgt, inputs, sample["liabilities"]))
     rows = []
