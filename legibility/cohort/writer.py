@@ -208,8 +208,6 @@ def generate_cohort(out, n: int = 200, side: int = 64, seed: int = 0, regions: i
     dict
         What was written and how long it took.
     """
-    from legibility.cohort.ground_truth import cached_ceilings
-
     out = Path(out)
     the_world = make_world(world, shape_share)
     if format not in ("paper", "bids"):
@@ -272,6 +270,8 @@ def _ground_truth(world: anatomy.World, ceiling_n: int, asymptote_n: int, side: 
     """The ceilings (and in the anatomical world the linear asymptotes) of every model, computed
     or read from the user cache before any participant is written: a failure here leaves no
     half-written cohort."""
+    from legibility.cohort.ground_truth import cached_ceilings  # looked up at call time (tests patch it)
+
     gt = cached_ceilings(n=ceiling_n, progress=progress)
     if asymptote_n:
         from legibility.cohort.asymptote import cached_asymptotes
