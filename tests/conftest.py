@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import matplotlib
@@ -79,3 +80,12 @@ def tiny_paper(tmp_path_factory):
               "published": str(PUBLISHED) if PUBLISHED.exists() else ""}  # notebook 08: never the network
     done = run_paper(params, results_dir=tmp_path / "results", progress=False)
     return params, tmp_path, done
+
+
+def chromium_or_skip() -> str:
+    """The path of a Chromium to drive with playwright; the test is skipped where there is none."""
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    pytest.skip("no chromium on this machine (.ci/run installs it)")

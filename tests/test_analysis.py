@@ -1,12 +1,12 @@
 """The analyses and the paper's figures, on the published table (from ../shared) and on ours."""
 
 import re
-import shutil
 import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import chromium_or_skip
 
 from legibility.analysis import (
     DOMAIN_MODELS,
@@ -213,20 +213,10 @@ def test_networks_from_a_cohort(tiny_cohort):
     assert g.number_of_edges() == round(0.6 * np.count_nonzero(np.triu(mats["MI"].to_numpy() > 0, 1)))
 
 
-def _chromium():
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        path = shutil.which(name)
-        if path:
-            return path
-    return None
-
-
 def test_dashboard_in_a_real_browser(published, tmp_path):
     """Hover shows the best model, click lists every model; offline; no console errors."""
     sync_api = pytest.importorskip("playwright.sync_api")
-    exe = _chromium()
-    if exe is None:
-        pytest.skip("no chromium on this machine (.ci/run installs it)")
+    exe = chromium_or_skip()
     from legibility.dashboard import write_dashboard
     from legibility.graphs import performance_graph
 
@@ -261,9 +251,7 @@ def test_dashboard_in_a_real_browser(published, tmp_path):
 def test_dashboard_shows_markup_in_names_as_text_and_runs_none_of_it(published, tmp_path):
     """A name holding markup (here an input set's) is shown as the text it is; its script never runs."""
     sync_api = pytest.importorskip("playwright.sync_api")
-    exe = _chromium()
-    if exe is None:
-        pytest.skip("no chromium on this machine (.ci/run installs it)")
+    exe = chromium_or_skip()
     from legibility.dashboard import write_dashboard
     from legibility.graphs import performance_graph
 

@@ -1,19 +1,11 @@
 """The paper as a book: built from the executed notebooks of a tiny run, read offline in Chromium."""
 
 import re
-import shutil
 
 import pytest
+from conftest import chromium_or_skip
 
 from legibility.errors import LegibilityError
-
-
-def _chromium():
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        path = shutil.which(name)
-        if path:
-            return path
-    return None
 
 
 @pytest.fixture(scope="module")
@@ -42,9 +34,7 @@ def test_the_book_holds_every_notebook_and_the_docs_and_fetches_nothing(book):
 
 def test_the_book_opens_in_a_browser_without_errors_and_every_figure_loads(book):
     sync_api = pytest.importorskip("playwright.sync_api")
-    exe = _chromium()
-    if exe is None:
-        pytest.skip("no chromium on this machine (.ci/run installs it)")
+    exe = chromium_or_skip()
     site = book.parent
     pages = [book, *sorted((site / "notebooks").glob("*.html")), site / "docs" / "scaling.html"]
     errors, remote, images = [], [], 0

@@ -13,17 +13,9 @@ import time
 import urllib.request
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, chromium_or_skip
 
 TOKEN = "legibility-test"
-
-
-def _chromium():
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        path = shutil.which(name)
-        if path:
-            return path
-    return None
 
 
 def _copy_of_the_repository(dest):
@@ -57,9 +49,7 @@ def _status(repo) -> str:
 def test_running_02_train_in_jupyterlab_leaves_the_repository_clean(tiny_cohort, tmp_path):
     sync_api = pytest.importorskip("playwright.sync_api")
     pytest.importorskip("jupyterlab")
-    exe = _chromium()
-    if exe is None:
-        pytest.skip("no chromium on this machine (.ci/run installs it)")
+    exe = chromium_or_skip()
     repo = tmp_path / "repo"
     repo.mkdir()
     _copy_of_the_repository(repo)
