@@ -1,4 +1,4 @@
-"""The search for the `cpu` preset's training recipe (issue 12), on validation scores only.
+"""The search for the `cpu` preset's training recipe, on validation scores only.
 
 Each recipe is one change to the training (TrainConfig fields, and ModelConfig fields through
 ``model``), trained with the ``cpu`` preset at 32^3 for age from T1 + FLAIR on a synthetic
@@ -37,10 +37,10 @@ INPUTS = {"age": "t1 flair", "sex": "t1 flair", "worry": "t1 flair dwi"}
 # name: (what changes, TrainConfig fields). After "before", each recipe says what it changes
 # from the one it names; all but "before" train for 20 epochs with patience 20 (or 40). The
 # full-resolution network cost ~15x the pooled ones on the shared machine (30 min a run), so the
-# variants were tried on 16^3 inputs. The first search chose "shallow_batch64"; the second (session 4)
+# variants were tried on 16^3 inputs. The first search chose "shallow_batch64"; the second
 # "b64_linear", now the cpu preset.
 # Every field is explicit, so the search replays whatever the presets' defaults become.
-# the cpu preset's network before issue 12
+# the cpu preset's network before this search
 OLD_MODEL = {"input_pool": 1, "cnn_channels": (8, 16, 32, 64), "linear_path": False}
 BASE = {"epochs": 20, "patience": 20, "lr": 1e-3, "batch_size": 16, "weight_decay": 0.05, "schedule": "cosine",
         "warmup_epochs": 1.0, "ema": 0.0, "augment": False, "grad_clip": 0.0, "model": OLD_MODEL}
@@ -63,7 +63,7 @@ def _on_shallow(**changes) -> dict:
 
 
 RECIPES = {
-    "before": ("the cpu preset before issue 12: Adam 1e-3, batch 16, 16 epochs, patience 8",
+    "before": ("the cpu preset before this search: Adam 1e-3, batch 16, 16 epochs, patience 8",
                {**BASE, "epochs": 16, "patience": 8, "weight_decay": 0.0, "schedule": "constant"}),
     "input_pool": ("input average-pooled to 16^3, blocks 16-32-64; AdamW (weight decay 0.05), cosine schedule "
                    "with 1 epoch of warm-up, a moving average of the weights (decay up to 0.995 a step), 20 epochs",
@@ -93,7 +93,7 @@ RECIPES = {
                  _on_shallow(batch_size=64, lr=3e-3, model={"cnn_channels": (32,)})),
     "shallow_ema999": ("shallow, moving-average decay up to 0.999", _on_shallow(ema=0.999)),
     "shallow_head1": ("shallow, one hidden layer in the head", _on_shallow(model={"head_hidden": (64,)})),
-    # Session 4: scored on two cohorts (seeds 7 and 8) and two training seeds each, 400 validation
+    # The second search: scored on two cohorts (seeds 7 and 8) and two training seeds each, 400 validation
     # participants in all, since the single 100-participant validation set of the first search
     # could not tell apart recipes 0.02 apart (its choice scored 0.049 under the linear peer on test).
     "b64_linear": ("shallow_batch64 + a linear path from the 16^3 input voxels to the output, started at zero",
@@ -102,7 +102,7 @@ RECIPES = {
                         _on_shallow(batch_size=64, lr=3e-3, model={"linear_path": True, "linear_path_lr": 1 / 32})),
     "b64_linear_lr128": ("b64_linear, the path's learning rate / 128",
                          _on_shallow(batch_size=64, lr=3e-3, model={"linear_path": True, "linear_path_lr": 1 / 128})),
-    # Session 5: the path starts where the linear peer ends (its fit on the same pooled voxels) and
+    # The third search: the path starts where the linear peer ends (its fit on the same pooled voxels) and
     # the network's output at zero, so the CNN only has to learn what the linear fit leaves.
     "b64_linear_lr32_peer": ("b64_linear_lr32, the path started at the linear peer's fit",
                              _on_shallow(batch_size=64, lr=3e-3, model={"linear_path": True, "linear_path_lr": 1 / 32,

@@ -1,4 +1,4 @@
-"""How close the deep models come to the ground truth on a synthetic cohort (issue 4's checks).
+"""How close the deep models come to the ground truth on a synthetic cohort.
 
 Trains, with the ``cpu`` preset at 32^3: sex and age from T1 + FLAIR, a psychology item from
 all imaging, and sex from T1 + FLAIR with the images shuffled between participants (a control
