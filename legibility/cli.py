@@ -7,10 +7,12 @@ its help and default), and a reader finds every subcommand and its flags in one 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
 import sys
 import traceback
+from dataclasses import MISSING
 from pathlib import Path
 
 from legibility import __version__
@@ -326,7 +328,23 @@ _TRAINING_FLAGS = {
     "device": dict(help="cpu or cuda[:N] (bf16 autocast on CUDA)"),
     "num_workers": dict(type=int, help="threads assembling batches ahead"),
     "data_size": dict(type=int, help="only the first N participants per split"),
+    "network": dict(aliases=("--model",), metavar="MODULE:NAME",
+                    help="your own network instead of the fused model: a torch module class or factory, "
+                         "module:Name or path/to/file.py:Name, called with a legibility.user_network.NetworkSpec "
+                         "(docs/training.md, 'Your own network')"),
+    "network_args": dict(type=lambda text: _json_object(text, "--network_args"), metavar="JSON",
+                         help='keyword arguments of --network, as a JSON object: \'{{"width": 32}}\''),
 }
+
+
+def _json_object(text: str, flag: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise argparse.ArgumentTypeError(f"{flag} is not JSON ({err.msg}): {text!r}") from err
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"{flag} must be a JSON object such as '{{\"width\": 32}}'; got {text!r}")
+    return value
 
 
 def _add_training_flags(parser, names=tuple(_TRAINING_FLAGS), **defaults):
@@ -339,7 +357,11 @@ def _add_training_flags(parser, names=tuple(_TRAINING_FLAGS), **defaults):
     for name in names:
         spec = dict(_TRAINING_FLAGS[name])
         spec["help"] = spec["help"].format(**by_preset)
-        parser.add_argument(f"--{name}", default=defaults.get(name, fields[name].default), **spec)
+        aliases = spec.pop("aliases", ())
+        default = defaults.get(name, fields[name].default)
+        if default is MISSING:
+            default = fields[name].default_factory()
+        parser.add_argument(f"--{name}", *aliases, dest=name, default=default, **spec)
 
 
 def _training_settings(args, names=tuple(_TRAINING_FLAGS)) -> dict:

@@ -63,6 +63,8 @@ class TrainSettings:
     progress: bool = True
     shuffle_images: bool = False  # control: training and validation read others' images (same split)
     model: dict = field(default_factory=dict)  # ModelConfig fields that override the preset's
+    network: str | None = None  # "module:Name" of a user's network (legibility.user_network); None: the fused model
+    network_args: dict = field(default_factory=dict)  # keyword arguments of the user's network
 
     def __post_init__(self):
         defaults = TRAINING_DEFAULTS[known_preset(self.preset)]

@@ -27,16 +27,20 @@ from legibility.metrics import score_binary, score_continuous
 from legibility.model import FusedModel, ModelConfig
 from legibility.study import TARGETS, metadata_columns
 from legibility.transforms import MetadataNormaliser, TargetTransform, VoxelStandardiser, outputs_in_units
+from legibility.user_network import UserNetwork
 
 __all__ = ["compare_with_training", "conform_volumes", "load_predictor", "predict", "prediction_scores",
            "predictor_state", "training_profile", "training_split"]
 
 
-def predictor_state(model, data: ModelData, mcfg: ModelConfig, train_config: dict, epoch: int) -> dict:
-    """Everything a predictor needs, as plain tensors and dicts (``weights_only=True`` loads it)."""
+def predictor_state(model, data: ModelData, mcfg: ModelConfig | None, train_config: dict, epoch: int) -> dict:
+    """Everything a predictor needs, as plain tensors and dicts (``weights_only=True`` loads it).
+    A user's network (``mcfg`` None) is kept as its class path, arguments and spec."""
+    user = model.record() if isinstance(model, UserNetwork) else None
     return {
         "model": model.state_dict(),
-        "model_config": mcfg.to_dict(),
+        "model_config": mcfg.to_dict() if mcfg is not None else {"side": model.spec.side},
+        **({"user_network": user} if user else {}),
         "train_config": train_config,
         "target": data.tgt.key,
         "imaging": sorted(data.inputs.imaging),
@@ -97,7 +101,10 @@ def load_predictor(model_dir):
     if not path.exists():
         raise LegibilityError(f"No trained model at {path}: train one with `legibility train` first.")
     state = load_checkpoint(path)
-    model = FusedModel(ModelConfig.from_dict(state["model_config"]))
+    if "user_network" in state:
+        model = UserNetwork.from_record(state["user_network"])
+    else:
+        model = FusedModel(ModelConfig.from_dict(state["model_config"]))
     model.load_state_dict(state["model"])
     model.eval()
     return model, state

@@ -39,6 +39,7 @@ from legibility.linear import start_linear_path
 from legibility.model import FusedModel, ModelConfig, autocast, loss_function, preset, to_device
 from legibility.predict import predictor_state
 from legibility.study import InputSet, Target, metadata_columns, resolve_inputs
+from legibility.user_network import NetworkSpec, UserNetwork
 
 __all__ = ["TrainConfig", "identity_differences", "learning_rate", "model_data", "model_identity", "network_settings",
            "read_back", "read_done", "run_settings", "settings_differences", "train_model"]
@@ -63,7 +64,7 @@ _AS_RESOLVED = ("target", "inputs", "metadata_blocks")
 _IN_FOLDER_NAME = ("target", "inputs")
 # Settings left out of the identity at their off value (0), so that a model trained before the
 # setting existed reads as the same model as one trained with it off.
-_LEFT_OUT_WHEN_OFF = ("grad_clip",)
+_LEFT_OUT_WHEN_OFF = ("grad_clip", "network", "network_args")
 
 
 # Fields of ModelConfig that a model's target and inputs decide (its folder's name holds them), and
@@ -74,8 +75,11 @@ _NOT_NETWORK = ("use_volumes", "use_connectivity", "use_metadata", "in_channels"
 
 def network_settings(cfg: TrainConfig, side: int | None = None) -> dict:
     """The network ``cfg`` trains: its preset at ``side`` (default ``cfg.side``) with ``cfg.model``'s
-    overrides, less what the model's data decide. Recorded so that a model trained under an earlier
-    version of a preset is not taken for one of today's."""
+    overrides, less what the model's data decide; or a user's network's class path and arguments.
+    Recorded so that a model trained under an earlier version of a preset is not taken for one of
+    today's."""
+    if cfg.network:
+        return {"user_network": cfg.network, "args": dict(cfg.network_args)}
     net = preset(cfg.preset, side=side or cfg.side, **cfg.model).to_dict()
     return {k: v for k, v in net.items() if k not in _NOT_NETWORK}
 
@@ -260,10 +264,10 @@ def _optimiser(model: FusedModel, cfg: TrainConfig) -> torch.optim.Optimizer:
     """AdamW (Adam without weight decay) over the used parameters; the linear path, when there is
     one, in a group of its own at ``linear_path_lr`` times the rate (each group's ``lr_scale``)."""
     named = model.trainable()
-    groups = [{"params": [p for n, p in named if not n.startswith("linear_path.")], "lr_scale": 1.0},
-              {"params": [p for n, p in named if n.startswith("linear_path.")],
-               "lr_scale": model.cfg.linear_path_lr}]
-    groups = [g for g in groups if g["params"]]
+    groups = [{"params": [p for n, p in named if not n.startswith("linear_path.")], "lr_scale": 1.0}]
+    path = [p for n, p in named if n.startswith("linear_path.")]
+    if path:
+        groups.append({"params": path, "lr_scale": model.cfg.linear_path_lr})
     if cfg.weight_decay > 0:
         return torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
     return torch.optim.Adam(groups, lr=cfg.lr)
@@ -400,17 +404,40 @@ def _prepare(cache: Cache, cfg: TrainConfig, out: Path, ident: dict, fresh: bool
         raise LegibilityError(f"--device {cfg.device} asked for, but torch sees no CUDA GPU; use --device cpu.")
     torch.manual_seed(cfg.seed)
     data = model_data(cache, cfg)
-    tgt, inputs = data.tgt, data.inputs
-    mcfg = preset(cfg.preset, side=cache.side, use_volumes=bool(data.channels),
-                  use_connectivity=data.conn is not None, use_metadata=bool(inputs.blocks),
-                  in_channels=max(len(data.channels), 1), n_edges=data.n_edges(),
-                  n_metadata=len(metadata_columns(tgt)), n_outputs=2 if tgt.is_binary else 1, **cfg.model)
-    model = FusedModel(mcfg)
-    if fresh and mcfg.linear_path_start == "peer" and model.linear_path is not None:
-        start_linear_path(model, data)
+    if cfg.network:
+        model, mcfg = _user_network(cfg, data, cache.side), None
+    else:
+        model, mcfg = _fused_model(cfg, data, cache.side)
+        if fresh and mcfg.linear_path_start == "peer" and model.linear_path is not None:
+            start_linear_path(model, data)
     model = model.to(cfg.device)
     ema = copy.deepcopy(model) if cfg.ema > 0 else None
     return _Run(cfg, out, ident, data, mcfg, model, _optimiser(model, cfg), ema)
+
+
+def _fused_model(cfg: TrainConfig, data: ModelData, side: int) -> tuple[FusedModel, ModelConfig]:
+    """The fused network of ``cfg``'s preset, sized for the model's data."""
+    tgt, inputs = data.tgt, data.inputs
+    mcfg = preset(cfg.preset, side=side, use_volumes=bool(data.channels),
+                  use_connectivity=data.conn is not None, use_metadata=bool(inputs.blocks),
+                  in_channels=max(len(data.channels), 1), n_edges=data.n_edges(),
+                  n_metadata=len(metadata_columns(tgt)), n_outputs=2 if tgt.is_binary else 1, **cfg.model)
+    return FusedModel(mcfg), mcfg
+
+
+def _user_network(cfg: TrainConfig, data: ModelData, side: int) -> UserNetwork:
+    """The user's network named by ``cfg.network``, told what the model's data are."""
+    tgt = data.tgt
+    spec = NetworkSpec(target=tgt.key, inputs=tuple(sorted(data.inputs.imaging | ({"metadata"} if data.inputs.blocks
+                                                                                    else set()))),
+                       side=side, channels=tuple(data.channels), n_edges=data.n_edges() if data.conn is not None else 0,
+                       n_metadata=len(metadata_columns(tgt)) if data.inputs.blocks else 0,
+                       n_outputs=2 if tgt.is_binary else 1)
+    model = UserNetwork(cfg.network, cfg.network_args, spec)
+    model.eval()
+    with torch.no_grad():  # its output shape checked on two validation rows before any training
+        model(data.batch(data.rows["val"][:2]))
+    return model.train()
 
 
 def _restore(run: _Run, ck: dict):
