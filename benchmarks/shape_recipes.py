@@ -41,6 +41,11 @@ RECIPES = {
                {"model": {"input_pool": 1, "cnn_channels": (8, 16, 32, 64), **PEER}}),
     "deep32_gap": ("deep32 with global average pooling instead of flatten",
                    {"model": {"input_pool": 1, "cnn_channels": (8, 16, 32, 64), "global_pool": True, **PEER}}),
+    "deep32_lr1e-3": ("deep32 at a peak rate of 1e-3 (the preset's 3e-3 made the training loss spike in epoch 1)",
+                      {"lr": 1e-3, "model": {"input_pool": 1, "cnn_channels": (8, 16, 32, 64), **PEER}}),
+    "deep32_gap_lr1e-3": ("deep32_gap at a peak rate of 1e-3",
+                          {"lr": 1e-3, "model": {"input_pool": 1, "cnn_channels": (8, 16, 32, 64),
+                                                 "global_pool": True, **PEER}}),
     "deep16": ("input pooled to 16^3, blocks 16-32-64, flattened; linear path from the peer's fit",
                {"model": {"input_pool": 2, "cnn_channels": (16, 32, 64), **PEER}}),
 }
