@@ -89,3 +89,23 @@ def chromium_or_skip() -> str:
         if path:
             return path
     pytest.skip("no chromium on this machine (.ci/run installs it)")
+
+
+def interrupt_in_third_epoch(cache, config, outpath, monkeypatch):
+    """Train ``config`` until the middle of its third epoch, as a kill would stop it there."""
+    from legibility.data.model_data import ModelData
+    from legibility.train import train_model
+
+    real = ModelData.batch
+    calls = {"n": 0}
+
+    def dying(self, rows, **kw):
+        calls["n"] += 1
+        if calls["n"] == 12:  # in the middle of the third epoch (batch 8)
+            raise KeyboardInterrupt
+        return real(self, rows, **kw)
+
+    monkeypatch.setattr(ModelData, "batch", dying)
+    with pytest.raises(KeyboardInterrupt):
+        train_model(cache, config, outpath)
+    monkeypatch.setattr(ModelData, "batch", real)

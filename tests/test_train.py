@@ -6,11 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import interrupt_in_third_epoch
 
 from legibility.cli import main
 from legibility.data.cache import build_cache
 from legibility.data.layout import load_dataset
-from legibility.data.model_data import ModelData, epoch_order
+from legibility.data.model_data import epoch_order
 from legibility.errors import LegibilityError
 from legibility.study import TARGETS, metadata_columns, resolve_inputs
 from legibility.train import TrainConfig, model_data, train_model
@@ -120,41 +121,12 @@ def test_same_seed_same_metrics(cache, tmp_path):
 def test_killed_mid_epoch_then_restored_equals_uninterrupted(cache, tmp_path, monkeypatch):
     full = train_model(cache, cfg(epochs=4), tmp_path / "full")
 
-    real = ModelData.batch
-    calls = {"n": 0}
-
-    def dying(self, rows, **kw):
-        calls["n"] += 1
-        if calls["n"] == 12:  # in the middle of the third epoch
-            raise KeyboardInterrupt
-        return real(self, rows, **kw)
-
-    monkeypatch.setattr(ModelData, "batch", dying)
-    with pytest.raises(KeyboardInterrupt):
-        train_model(cache, cfg(epochs=4), tmp_path / "resumed")
-    monkeypatch.setattr(ModelData, "batch", real)
+    interrupt_in_third_epoch(cache, cfg(epochs=4), tmp_path / "resumed", monkeypatch)
     resumed = train_model(cache, cfg(epochs=4), tmp_path / "resumed", restore=True)
     for k in ("r2", "MAE", "Loss", "Balanced accuracy"):
         assert resumed[k] == pytest.approx(full[k], abs=1e-6), k
     hist = pd.read_csv(tmp_path / "resumed" / "age__t1-flair" / "training_progress.csv")
     assert hist.epoch.tolist() == [0, 1, 2, 3]
-
-
-def interrupt_in_third_epoch(cache, config, outpath, monkeypatch):
-    """Train ``config`` until the middle of its third epoch, as a kill would stop it there."""
-    real = ModelData.batch
-    calls = {"n": 0}
-
-    def dying(self, rows, **kw):
-        calls["n"] += 1
-        if calls["n"] == 12:
-            raise KeyboardInterrupt
-        return real(self, rows, **kw)
-
-    monkeypatch.setattr(ModelData, "batch", dying)
-    with pytest.raises(KeyboardInterrupt):
-        train_model(cache, config, outpath)
-    monkeypatch.setattr(ModelData, "batch", real)
 
 
 def truncate(path):

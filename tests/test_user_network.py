@@ -6,12 +6,11 @@ import re
 
 import pytest
 import torch
-from conftest import ROOT
+from conftest import ROOT, interrupt_in_third_epoch
 
 from legibility.cli import main
 from legibility.data.cache import build_cache
 from legibility.data.layout import load_dataset
-from legibility.data.model_data import ModelData
 from legibility.errors import LegibilityError
 from legibility.evaluation import predict_rows
 from legibility.metrics import score_binary
@@ -52,18 +51,8 @@ def test_a_monai_network_trains_and_predict_rebuilds_it(cache, tmp_path):
 
 def test_a_network_of_ones_own_resumes_where_it_stopped(cache, tmp_path, monkeypatch):
     full = train_model(cache, cfg(epochs=3, target="age", inputs=("t1", "flair")), tmp_path / "full")
-    real, calls = ModelData.batch, {"n": 0}
-
-    def dying(self, rows, **kw):
-        calls["n"] += 1
-        if calls["n"] == 12:  # in the middle of the third epoch
-            raise KeyboardInterrupt
-        return real(self, rows, **kw)
-
-    monkeypatch.setattr(ModelData, "batch", dying)
-    with pytest.raises(KeyboardInterrupt):
-        train_model(cache, cfg(epochs=3, target="age", inputs=("t1", "flair")), tmp_path / "resumed")
-    monkeypatch.setattr(ModelData, "batch", real)
+    interrupt_in_third_epoch(cache, cfg(epochs=3, target="age", inputs=("t1", "flair")), tmp_path / "resumed",
+                             monkeypatch)
     resumed = train_model(cache, cfg(epochs=3, target="age", inputs=("t1", "flair")), tmp_path / "resumed",
                           restore=True)
     assert resumed["r2"] == pytest.approx(full["r2"], abs=1e-6)
