@@ -271,7 +271,8 @@ def _cmd_scaling(args) -> int:
 
     cfg = ScalingConfig(targets=tuple(args.target), inputs=tuple(args.inputs), sizes=tuple(args.sizes),
                         seeds=args.seeds, samples=args.samples, max_epochs=args.max_epochs, patience=args.patience,
-                        preset=args.preset, device=args.device, torch_threads=args.torch_threads, progress=True)
+                        preset=args.preset, device=args.device, torch_threads=args.torch_threads, progress=True,
+                        network=args.network, network_args=args.network_args)
     table = scaling_study(args.inpath, args.out, cfg)
     if args.figure:
         from legibility.figures import save_figure
@@ -543,6 +544,7 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--max_epochs", type=int, default=40, help="most epochs per deep model")
     sc.add_argument("--patience", type=int, default=10, help="early-stopping patience")
     sc.add_argument("--preset", default="cpu", choices=("cpu", "paper"), help="network widths and training defaults")
+    _add_training_flags(sc, ("network", "network_args"))
     sc.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     sc.add_argument("--torch_threads", type=int, default=None, help="torch threads (None: torch's)")
     sc.add_argument("--no_figure", dest="figure", action="store_false", help="do not draw scaling.png")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +45,8 @@ class ScalingConfig:
     device: str = "cpu"
     torch_threads: int | None = None
     progress: bool = False
+    network: str | None = None  # "module:Name" of a user's network as the deep learner (legibility.user_network)
+    network_args: dict = field(default_factory=dict)
 
 
 def epochs_for(n: int, cfg: ScalingConfig) -> int:
@@ -104,7 +106,8 @@ def _run(cache, data_path, tgt_key: str, n: int, rows: np.ndarray, seed: int, cf
 
     epochs = epochs_for(n, cfg)
     tc = TrainConfig(target=tgt_key, inputs=tuple(cfg.inputs), preset=cfg.preset, side=cfg.side, epochs=epochs,
-                     patience=cfg.patience, seed=seed, device=cfg.device, progress=cfg.progress)
+                     patience=cfg.patience, seed=seed, device=cfg.device, progress=cfg.progress,
+                     network=cfg.network, network_args=dict(cfg.network_args))
     tgt, inputs = resolve_inputs(tc.target, tc.inputs)
     sub = _subset_cache(cache, rows)
     metric = tgt.metric

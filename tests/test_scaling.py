@@ -85,6 +85,22 @@ def test_scaling_command_writes_table_and_figure(small_cohort, tmp_path):
     assert (out / "scaling.png").stat().st_size > 10_000
 
 
+def test_scaling_with_ones_own_network(small_cohort, tmp_path):
+    """``--model`` makes the user's network the deep learner of the study; its folders record it."""
+    import json
+
+    from legibility.cli import main
+
+    out = tmp_path / "own"
+    assert main(["scaling", "--inpath", str(small_cohort), "--out", str(out), "--target", "age", "--sizes", "40",
+                 "--seeds", "1", "--samples", "1", "--max_epochs", "1", "--no_figure",
+                 "--model", f"{ROOT / 'examples' / 'sfcn.py'}:SFCN",
+                 "--network_args", '{"channels": [4, 8, 8], "dropout": 0.0}']) == 0
+    assert list(pd.read_csv(out / "scaling.csv").learner) == ["deep", "linear"]
+    done = json.loads(next((out / "runs").glob("*/*/done.json")).read_text())
+    assert done["settings"]["network"]["user_network"].endswith("sfcn.py:SFCN")
+
+
 def test_plot_scaling_log_x_one_panel_per_target():
     from legibility.figures.scaling import plot_scaling
 
