@@ -43,8 +43,6 @@ from sklearn.preprocessing import StandardScaler
 
 from legibility import paths
 from legibility.cohort import anatomy
-from legibility.cohort.characteristics import draw_latents, make_characteristics
-from legibility.cohort.information import observe
 from legibility.study import TARGETS
 
 HERE = Path(__file__).resolve().parent
@@ -120,13 +118,10 @@ def oracle_features(inpath: Path, workers: int = 2, settings: dict = DECLARED) -
     """Each participant's oracle features, replayed from the cohort's seed, in the generator's
     order, and each id's row in them. The replay is checked against the written T1 of one
     participant of each split (bit for bit)."""
-    from legibility.cohort.writer import _brains
+    from legibility.cohort.writer import _brains, draw_participants
 
     d = settings
-    rng = np.random.default_rng(d["seed"])
-    values, lia = make_characteristics(draw_latents(d["n"], rng), rng)
-    obs = observe(lia, rng)
-    ids = rng.choice(5_000_000, d["n"], replace=False) + 1_000_000
+    _, _, _, _, obs, ids = draw_participants(d["n"], d["seed"])
     _JOB.clear()
     _JOB.update(brains=_brains(obs, d["regions"]), side=d["side"], template=anatomy.template(d["regions"]),
                 world=anatomy.World(d["world"], d["shape_share"]),

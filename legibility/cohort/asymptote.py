@@ -46,8 +46,7 @@ import numpy as np
 import pandas as pd
 
 from legibility.cohort import anatomy
-from legibility.cohort.characteristics import draw_latents, make_characteristics
-from legibility.cohort.information import MODALITIES, observe
+from legibility.cohort.information import MODALITIES
 from legibility.study import TARGETS
 
 __all__ = ["COMPONENTS", "POOLED_SIDE", "cached_asymptotes", "image_sample", "linear_asymptotes",
@@ -96,11 +95,10 @@ def image_sample(n: int = 6000, side: int = 32, world: anatomy.World = anatomy.L
     """
     from tqdm.auto import tqdm
 
+    from legibility.cohort.ground_truth import reference_sample
     from legibility.cohort.writer import _brains
 
-    rng = np.random.default_rng(seed)
-    values, lia = make_characteristics(draw_latents(n, rng), rng)
-    obs = observe(lia, rng)
+    values, obs, lia = reference_sample(n, seed)
     _JOB.clear()
     _JOB.update(brains=_brains(obs, regions), side=side, template=anatomy.template(regions), world=world,
                 seeds=np.random.SeedSequence(seed).spawn(n))

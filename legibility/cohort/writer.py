@@ -30,7 +30,7 @@ from legibility.errors import FolderInUseError, SettingError
 from legibility.files import atomic_nifti
 from legibility.study import TARGETS
 
-__all__ = ["generate_cohort", "make_world", "CODE_GAIN"]
+__all__ = ["CODE_GAIN", "draw_participants", "generate_cohort", "make_world"]
 
 # Strength of the many small regional effects (fraction of grey-matter density or FA per unit
 # of the standardised observation); calibrated so that models can read them at the paper's
@@ -161,6 +161,18 @@ def _write_tables(out: Path, values: pd.DataFrame, lat: pd.DataFrame, obs: dict,
     latents.to_csv(out / paths.LATENTS, index=False)
 
 
+def draw_participants(n: int, seed: int):
+    """The cohort's ``n`` participants in the generator's draw order: ``(rng, latents, values,
+    liabilities, observations, ids)``; ``rng`` goes on to draw the split. Whoever replays a
+    cohort from its seed (to know what made its images) draws through here."""
+    rng = np.random.default_rng(seed)
+    lat = draw_latents(n, rng)
+    values, lia = make_characteristics(lat, rng)
+    obs = observe(lia, rng)
+    ids = rng.choice(5_000_000, n, replace=False) + 1_000_000
+    return rng, lat, values, lia, obs, ids
+
+
 def generate_cohort(out, n: int = 200, side: int = 64, seed: int = 0, regions: int = 96,
                     nodes: int = 100, workers: int | None = None, progress: bool = True,
                     ceiling_n: int = 20_000, format: str = "paper", world: str = "linear",
@@ -224,11 +236,7 @@ def generate_cohort(out, n: int = 200, side: int = 64, seed: int = 0, regions: i
         raise FolderInUseError(
             f"{out} is not empty; choose a new folder or delete it first.")
     t0 = time.perf_counter()
-    rng = np.random.default_rng(seed)
-    lat = draw_latents(n, rng)
-    values, lia = make_characteristics(lat, rng)
-    obs = observe(lia, rng)
-    ids = rng.choice(5_000_000, n, replace=False) + 1_000_000
+    rng, lat, values, lia, obs, ids = draw_participants(n, seed)
     n_train = int(round(TRAIN_FRACTION * n))
     is_train = np.zeros(n, bool)
     is_train[rng.permutation(n)[:n_train]] = True
