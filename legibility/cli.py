@@ -240,6 +240,27 @@ def _cmd_sweep(args) -> int:
     return 1 if failed else 0
 
 
+def _cmd_benchmark(args) -> int:
+    from pathlib import Path
+
+    from legibility.benchmark import run_benchmark
+    from legibility.sweep import SweepConfig
+
+    out = Path(args.out or f"results/benchmark/{args.suite}")
+    cfg = SweepConfig(torch_threads=args.torch_threads, cpus_per_model=args.cpus_per_model,
+                      gpus_per_model=args.gpus_per_model, max_retries=args.max_retries,
+                      claim_timeout=args.claim_timeout, **_training_settings(args))
+    table = run_benchmark(args.suite, out, data=args.data, config=cfg, executor=args.executor,
+                          address=args.address, overwrite=args.overwrite)
+    done = int(table["network"].notna().sum())
+    print(f"{done} of {len(table)} cells scored; mean share of the gap closed "
+          f"{table['gap_closed'].mean():.2f}: {out / 'report.md'} ({out / 'benchmark.csv'})")
+    if done < len(table):
+        print(f"cells without a score failed (see {out / 'models' / 'failures.csv'}); finished cells are read back, "
+              f"so this finishes the rest: {_command(args.argv)}")
+    return 0 if done == len(table) else 1
+
+
 def _cmd_analyse(args) -> int:
     from legibility.report import analyse
 
@@ -363,6 +384,23 @@ def _add_training_flags(parser, names=tuple(_TRAINING_FLAGS), **defaults):
         if default is MISSING:
             default = fields[name].default_factory()
         parser.add_argument(f"--{name}", *aliases, dest=name, default=default, **spec)
+
+
+def _add_sweep_flags(parser, side: bool = True):
+    """The flags of a sweep: where its models run, the training settings, Ray's resources."""
+    parser.add_argument("--executor", default="local", choices=("local", "ray"), help="where the models run")
+    parser.add_argument("--address", default=None,
+                        help="Ray cluster to join ('auto' or host:port); default: a local Ray")
+    _add_training_flags(parser, [n for n in _TRAINING_FLAGS if side or n != "side"])
+    parser.add_argument("--torch_threads", type=int, default=None, help="torch threads per model")
+    parser.add_argument("--cpus_per_model", type=float, default=1.0, help="Ray CPUs per model")
+    parser.add_argument("--gpus_per_model", type=float, default=0.0, help="Ray GPUs per model")
+    parser.add_argument("--max_retries", type=int, default=3,
+                        help="Ray: times a model is retried (from its checkpoint) when its worker process dies")
+    parser.add_argument("--claim_timeout", type=float, default=CLAIM_TIMEOUT,
+                        help="seconds without a heartbeat after which another worker's claim on a model is taken over")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="retrain finished models whose recorded settings differ from these")
 
 
 def _training_settings(args, names=tuple(_TRAINING_FLAGS)) -> dict:
@@ -496,19 +534,18 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--inpath", required=True, help="dataset folder or manifest CSV")
     sw.add_argument("--outpath", required=True, help="folder of the model folders and gathered tables")
     sw.add_argument("--grid", default="quick", help="paper (700 models), quick (29) or a CSV with Target, Inputs")
-    sw.add_argument("--executor", default="local", choices=("local", "ray"), help="where the models run")
-    sw.add_argument("--address", default=None, help="Ray cluster to join ('auto' or host:port); default: a local Ray")
-    _add_training_flags(sw)
-    sw.add_argument("--torch_threads", type=int, default=None, help="torch threads per model")
-    sw.add_argument("--cpus_per_model", type=float, default=1.0, help="Ray CPUs per model")
-    sw.add_argument("--gpus_per_model", type=float, default=0.0, help="Ray GPUs per model")
-    sw.add_argument("--max_retries", type=int, default=3,
-                    help="Ray: times a model is retried (from its checkpoint) when its worker process dies")
-    sw.add_argument("--claim_timeout", type=float, default=CLAIM_TIMEOUT,
-                    help="seconds without a heartbeat after which another worker's claim on a model is taken over")
-    sw.add_argument("--overwrite", action="store_true",
-                    help="retrain finished models whose recorded settings differ from these")
+    _add_sweep_flags(sw)
     sw.set_defaults(func=_cmd_sweep)
+
+    bm = sub.add_parser("benchmark", help="a network on a fixed suite of cells, against its linear peer and the "
+                                          "ceilings of a cohort anyone can regenerate (docs/benchmark.md)")
+    bm.add_argument("--suite", default="v1",
+                    help="the suite: v1, or tiny for a first try (legibility.benchmark.SUITES)")
+    bm.add_argument("--out", default=None, help="folder of the results; default results/benchmark/<suite>")
+    bm.add_argument("--data", default=None,
+                    help="the suite's cohort: generated here when absent, checked when present; default <out>/cohort")
+    _add_sweep_flags(bm, side=False)  # the suite fixes the side
+    bm.set_defaults(func=_cmd_benchmark)
 
     an = sub.add_parser("analyse", help="domain effects, the paper's figures and the dashboard from a metrics table")
     an.add_argument("--metrics", required=True,

@@ -96,23 +96,31 @@ class MetadataNormaliser:
 
 
 class VoxelStandardiser:
-    """Voxel-by-voxel standardisation of the stacked volumes with the training set's mean and SD.
+    """Voxel-by-voxel standardisation of the stacked volumes with the training set's mean and SD,
+    after clipping each voxel to the range it had in training.
 
     The cache already puts each volume on [-1, 1]; on a few hundred participants a CNN learns
     far faster when each voxel is also centred on the training mean (it then sees differences
-    between participants rather than the shared anatomy)."""
+    between participants rather than the shared anatomy). The clip keeps a head that reaches
+    voxels outside the brain of (almost) every training head from meeting a near-zero SD there:
+    without it, such a voxel's value is multiplied by up to 20 and a model that weighs it (the
+    linear path, the linear peer) can predict far outside the target's range."""
 
-    def __init__(self, mean=None, sd=None):
-        self.mean, self.sd = mean, sd
+    def __init__(self, mean=None, sd=None, lo=None, hi=None):
+        self.mean, self.sd, self.lo, self.hi = mean, sd, lo, hi
 
     def fit(self, arrays, index, chunk: int = 64) -> VoxelStandardiser:
         """``arrays``: one (N, S, S, S) array per channel; ``index``: training rows."""
         index = np.sort(np.asarray(index))
         shape = (len(arrays), *arrays[0].shape[1:])
         s1, s2 = np.zeros(shape), np.zeros(shape)
+        lo, hi = np.full(shape, np.inf, np.float32), np.full(shape, -np.inf, np.float32)
         for start in range(0, len(index), chunk):
             rows = index[start:start + chunk]
-            x = np.stack([np.asarray(a[rows], np.float32) for a in arrays], 1).astype(np.float64)
+            x32 = np.stack([np.asarray(a[rows], np.float32) for a in arrays], 1)
+            np.minimum(lo, x32.min(0), out=lo)
+            np.maximum(hi, x32.max(0), out=hi)
+            x = x32.astype(np.float64)
             s1 += x.sum(0)
             s2 += (x**2).sum(0)
         n = max(len(index), 1)
@@ -120,14 +128,19 @@ class VoxelStandardiser:
         sd = np.sqrt(np.maximum(s2 / n - mean**2, 0))
         self.mean = torch.tensor(mean, dtype=torch.float32)
         self.sd = torch.tensor(np.maximum(sd, 0.05), dtype=torch.float32)  # floor: background voxels
+        if len(index):
+            self.lo, self.hi = torch.from_numpy(lo), torch.from_numpy(hi)
         return self
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self.lo is not None:  # absent from checkpoints written before the clip
+            x = torch.clamp(x, self.lo.to(x.device), self.hi.to(x.device))
         return (x - self.mean.to(x.device)) / self.sd.to(x.device)
 
     def state(self) -> dict:
-        return {"mean": self.mean, "sd": self.sd}
+        s = {"mean": self.mean, "sd": self.sd}
+        return s if self.lo is None else s | {"lo": self.lo, "hi": self.hi}
 
     @classmethod
     def from_state(cls, s) -> VoxelStandardiser:
-        return cls(s["mean"], s["sd"])
+        return cls(s["mean"], s["sd"], s.get("lo"), s.get("hi"))
