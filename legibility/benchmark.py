@@ -182,9 +182,8 @@ def benchmark_table(metrics_all: pd.DataFrame, s: Suite, data) -> pd.DataFrame:
     """One row per cell of ``s`` from a sweep's ``metrics_all.csv``: the network's and the
     linear peer's test and validation scores, the cell's ceiling and linear asymptote, and the
     share of the gap between the peer and the ceiling that the network closes."""
-    from legibility.evaluation import ceiling
+    from legibility.evaluation import ceiling, linear_asymptote
 
-    truth = pd.read_csv(Path(data) / paths.GROUND_TRUTH)
     rows = []
     for key, label in s.cells:
         tgt, inputs = get_target(key), parse_inputs_label(label)
@@ -192,8 +191,7 @@ def benchmark_table(metrics_all: pd.DataFrame, s: Suite, data) -> pd.DataFrame:
         by_mode = {m: r for m, r in mine.set_index("Mode").iterrows()}
         test, val = by_mode.get("Test"), by_mode.get("Validation")
         top, top_se = ceiling(data, tgt.display, inputs.label, tgt.metric)
-        hit = truth[(truth.Mode == "Ceiling") & (truth.Target == tgt.display) & (truth.Inputs == inputs.label)]
-        asym = float(hit["linear_asymptote"].iloc[0]) if "linear_asymptote" in hit and len(hit) else np.nan
+        asym = linear_asymptote(data, tgt.display, inputs.label)
         score = np.nan if test is None else float(test[tgt.metric])
         peer = np.nan if test is None else float(test[tgt.peer_column])
         rows.append({"target": key, "inputs": inputs.label, "metric": tgt.metric, "network": score,

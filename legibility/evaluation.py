@@ -158,6 +158,18 @@ def ceiling(data_path, target_name: str, inputs_label: str, metric: str | None =
     return float(hit[metric].iloc[0]), se
 
 
+def linear_asymptote(data_path, target_name: str, inputs_label: str) -> float:
+    """The linear asymptote of one (target, input set) on a synthetic cohort: what a linear
+    learner on the aligned voxels reaches with unlimited data, on the target's main metric
+    (:mod:`legibility.cohort.asymptote`). NaN where the cohort's ``ground_truth.csv`` has none
+    (the linear world, data that are not synthetic, an input set outside the grid)."""
+    g = _ground_truth(data_path)
+    if g is None or "linear_asymptote" not in g:
+        return float("nan")
+    hit = g[(g.Target == target_name) & (g.Inputs == inputs_label)]
+    return float(hit["linear_asymptote"].iloc[0]) if len(hit) else float("nan")
+
+
 BEST_COLUMNS = ("Target", "Domain", "Inputs", "metric", "selected_by", "val_score", "test_score", "ci_low",
                 "ci_high", "linear_peer", "ceiling", "ceiling_se", "above_ceiling", "peer_above_ceiling")
 CHANCE = {"Balanced accuracy": 0.5, "r2": 0.0}  # the main metrics' chance levels

@@ -27,7 +27,7 @@ from legibility.errors import LegibilityError
 __all__ = ["COLUMNS", "ScalingConfig", "epochs_for", "nested_subsets", "scaling_study"]
 
 COLUMNS = ["target", "inputs", "n_train", "seed", "learner", "val_score", "test_score", "ci_low", "ci_high",
-           "ceiling", "minutes", "metric", "epochs", "ceiling_low", "ceiling_high"]
+           "ceiling", "minutes", "metric", "epochs", "ceiling_low", "ceiling_high", "linear_asymptote"]
 
 
 @dataclass
@@ -99,6 +99,7 @@ def _ceiling(data_path, tgt, label: str, metric: str) -> tuple[float, float, flo
 def _run(cache, data_path, tgt_key: str, n: int, rows: np.ndarray, seed: int, cfg: ScalingConfig,
          out: Path) -> list[dict]:
     """The deep model and its linear peer at one (target, size, seed): two rows of COLUMNS."""
+    from legibility.evaluation import linear_asymptote
     from legibility.linear import linear_peer
     from legibility.metrics import bootstrap_ci
     from legibility.study import resolve_inputs
@@ -113,7 +114,8 @@ def _run(cache, data_path, tgt_key: str, n: int, rows: np.ndarray, seed: int, cf
     metric = tgt.metric
     ceiling, c_low, c_high = _ceiling(data_path, tgt, inputs.label, metric)
     base = {"target": tgt.display, "inputs": inputs.label, "n_train": n, "seed": seed, "ceiling": ceiling,
-            "metric": metric, "ceiling_low": c_low, "ceiling_high": c_high}
+            "metric": metric, "ceiling_low": c_low, "ceiling_high": c_high,
+            "linear_asymptote": linear_asymptote(data_path, tgt.display, inputs.label)}
     t = time.perf_counter()
     model_dir = out / "runs" / f"{tgt.key}__n{n}__s{seed}"
     train_model(sub, tc, model_dir, restore=True)
@@ -150,7 +152,7 @@ def scaling_study(data_path, out, config: ScalingConfig | None = None) -> pd.Dat
     out.mkdir(parents=True, exist_ok=True)
     (out / "scaling.json").write_text(json.dumps({"data_path": str(data_path), "config": asdict(cfg)}, indent=1))
     csv = out / "scaling.csv"
-    table = pd.read_csv(csv) if csv.exists() else pd.DataFrame(columns=COLUMNS)
+    table = pd.read_csv(csv).reindex(columns=COLUMNS) if csv.exists() else pd.DataFrame(columns=COLUMNS)
     done = {(r.target, int(r.n_train), int(r.seed)) for r in table.itertuples()}
     cache = build_cache(load_dataset(data_path), cfg.side)
     train_rows = np.flatnonzero((cache.table["split"] == "train").to_numpy())

@@ -106,13 +106,16 @@ def test_plot_scaling_log_x_one_panel_per_target():
 
     rows = [{"target": t, "inputs": "FLAIR + T1", "n_train": n, "seed": s, "learner": lr, "val_score": 0.5,
              "test_score": 0.5 + 0.1 * np.log10(n) + (0.05 if lr == "linear" else 0), "ci_low": 0.4, "ci_high": 0.9,
-             "ceiling": 0.9, "minutes": 1.0, "metric": "r2", "epochs": 1, "ceiling_low": 0.88, "ceiling_high": 0.92}
+             "ceiling": 0.9, "minutes": 1.0, "metric": "r2", "epochs": 1, "ceiling_low": 0.88, "ceiling_high": 0.92,
+             "linear_asymptote": 0.8 if t == "Age" else np.nan}
             for t in ("Age", "Weight") for n in (100, 1000) for s in (0, 1) for lr in ("deep", "linear")]
     fig = plot_scaling(pd.DataFrame(rows))
     assert len(fig.axes) == 2
     assert all(a.get_xscale() == "log" for a in fig.axes)
     lines = {ln.get_label(): ln for ln in fig.axes[0].get_lines()}
     assert np.allclose(lines["linear peer"].get_ydata(), [0.75, 0.85])
+    assert np.allclose(lines["linear asymptote 0.800"].get_ydata(), 0.8)  # the anatomical world's: drawn
+    assert not any(ln.get_label().startswith("linear asymptote") for ln in fig.axes[1].get_lines())  # none: not
 
 
 @pytest.mark.slow

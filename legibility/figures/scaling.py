@@ -14,9 +14,10 @@ LEARNERS = {"deep": ("tab:blue", "o", "deep model"), "linear": ("tab:orange", "s
 
 def plot_scaling(table: pd.DataFrame, ax=None):
     """One panel per target: the mean test score over seeds at each training size (log scale),
-    each learner's mean 95% bootstrap interval shaded, each seed a small dot, and the ceiling
-    with its sampling band. ``table`` has the columns of :data:`legibility.scaling.COLUMNS`;
-    ``ax`` is one axes (one target) or a sequence of them. Returns the figure."""
+    each learner's mean 95% bootstrap interval shaded, each seed a small dot, the ceiling with its
+    sampling band and, where the cohort has one, the linear asymptote (dashed). ``table`` has the
+    columns of :data:`legibility.scaling.COLUMNS`; ``ax`` is one axes (one target) or a sequence
+    of them. Returns the figure."""
     targets = list(dict.fromkeys(table["target"]))
     if ax is None:
         fig, axes = plt.subplots(1, len(targets), figsize=(4.6 * len(targets), 3.8), squeeze=False)
@@ -32,6 +33,9 @@ def plot_scaling(table: pd.DataFrame, ax=None):
         if ceiling is not None and np.isfinite(ceiling["ceiling"]):
             a.axhspan(ceiling["ceiling_low"], ceiling["ceiling_high"], color="grey", alpha=0.25, lw=0)
             a.axhline(ceiling["ceiling"], color="grey", lw=1, label=f"ceiling {ceiling['ceiling']:.3f}")
+        asymptote = sub["linear_asymptote"].mean() if "linear_asymptote" in sub else np.nan
+        if np.isfinite(asymptote):
+            a.axhline(asymptote, color="grey", lw=1, ls="--", label=f"linear asymptote {asymptote:.3f}")
         for learner, (colour, marker, label) in LEARNERS.items():
             rows = sub[sub["learner"] == learner]
             if rows.empty:
