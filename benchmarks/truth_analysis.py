@@ -2,9 +2,10 @@
 then a page that says, per domain term, which effects the ceilings show and which only the
 trained models (the linear peers, the published table) show.
 
-Usage: python benchmarks/truth_analysis.py --inpath COHORT --out DIR [--sweep CSV] [--reuse]
+Usage: python benchmarks/truth_analysis.py --inpath COHORT --out DIR [--sweep CSV] [--reuse] [--record NAME]
 (``--reuse``: read DIR's ``truth_effects.csv`` from an earlier `legibility truth --out DIR`).
-Writes benchmarks/results/truth_analysis.md and truth_analysis.csv (the effects, every source).
+Writes benchmarks/results/NAME.md, NAME.csv (the effects, every source) and NAME.png; NAME is
+``truth_analysis`` unless given.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ def main():
     ap.add_argument("--sweep", default=None)
     ap.add_argument("--published", default="published")
     ap.add_argument("--reuse", action="store_true")
+    ap.add_argument("--record", default="truth_analysis", help="the record's name under benchmarks/results/")
     args = ap.parse_args()
     out = Path(args.out)
     t0 = time.perf_counter()
@@ -64,7 +66,7 @@ def main():
     info = json.loads((Path(args.inpath) / "cohort.json").read_text())
     sources = [s for s in SOURCES if s in set(effects.source)]
     RESULTS.mkdir(exist_ok=True)
-    effects.to_csv(RESULTS / "truth_analysis.csv", index=False)
+    effects.to_csv(RESULTS / f"{args.record}.csv", index=False)
     drawn = []
     for key in ("constitutional", "psychology", "disease", "serology"):
         for s in sources:
@@ -102,11 +104,11 @@ def main():
               "and a learner shows is one that training at a fixed n produces where the information is absent. "
               "The ceilings carry almost no noise (each a held-out score on thousands of reference participants, "
               "made monotone in the inputs), so effects of a few thousandths reach significance there. "
-              "Figure: truth_analysis.png (`legibility truth --out DIR` writes DIR/truth_effects.png).", ""]
-    (RESULTS / "truth_analysis.md").write_text("\n".join(lines))
+              f"Figure: {args.record}.png (`legibility truth --out DIR` writes DIR/truth_effects.png).", ""]
+    (RESULTS / f"{args.record}.md").write_text("\n".join(lines))
     figure = out / "truth_effects.png"
     if figure.exists():
-        (RESULTS / "truth_analysis.png").write_bytes(figure.read_bytes())
+        (RESULTS / f"{args.record}.png").write_bytes(figure.read_bytes())
     print("\n".join(lines))
     print(f"{time.perf_counter() - t0:.0f} s")
 

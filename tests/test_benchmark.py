@@ -104,3 +104,13 @@ def test_a_monai_network_is_benchmarked_and_a_second_run_reads_it_back(two_cohor
     log = pd.read_csv(tmp_path / "bench" / "models" / "sweep_log.csv")
     assert set(log.status) == {"skipped"}
     pd.testing.assert_frame_equal(again, table)
+
+
+def test_the_command_names_an_unknown_suite_in_one_line(tmp_path, capsys):
+    from legibility.cli import main
+
+    assert main(["benchmark", "--suite", "v0", "--out", str(tmp_path / "b")]) != 0
+    out, err = capsys.readouterr()
+    assert "Unknown suite 'v0'; suites: v1, tiny" in err
+    assert "Traceback" not in out + err
+    assert len(err.strip().splitlines()) == 1
