@@ -84,7 +84,8 @@ V1_CELLS = (
 )
 SUITES = {
     "v1": Suite(name="v1", generator="0.2.0", world="anatomical", shape_share=1.0, seed=2604, n=5000, side=32,
-                ceiling_n=20_000, asymptote_n=6000, cells=V1_CELLS, fingerprint=None,
+                ceiling_n=20_000, asymptote_n=6000, cells=V1_CELLS,
+                fingerprint="39ad199a4c02b96f40a0d54e124c4b870e1e57b7ca66b42ef85ea5da896deda6",
                 about="anatomical world, shape share 1; 4,000 training, 500 validation, 500 test participants "
                       "at 32^3; eight cells over four domains and four imaging inputs"),
     "tiny": Suite(name="tiny", generator="0.2.0", world="anatomical", shape_share=1.0, seed=7, n=100, side=32,
