@@ -5,10 +5,10 @@ the synthetic cohort, and the (target, input set) cells trained on it. Two peopl
 ``v1`` on different machines train on bit-identical cohorts (checked with
 :func:`cohort_fingerprint`), so their numbers can be compared. Each cell's network is trained by
 the sweep (resumable, locally or on Ray) under every rule of the engine, beside its linear peer;
-its test score is then set between the two bounds the cohort knows: the linear peer below (what
-a ridge or logistic regression on the same inputs reaches) and the ceiling above (what the
-inputs carry at all), with the linear asymptote (what a linear learner on aligned voxels reaches
-with unlimited data) between them. The share of the gap closed,
+its test score is then set between what the cohort knows: the linear peer below (what a ridge
+or logistic regression on the same inputs reaches) and the ceiling above (what the inputs carry
+at all), with the linear asymptote (what a ridge on the voxels' 200 leading components reaches
+with unlimited data) as a reference between them. The share of the gap closed,
 ``(network - linear peer) / (ceiling - linear peer)``, is 0 for a network that reads no more than
 a linear model and 1 for one that reads all the images carry.
 
@@ -250,8 +250,9 @@ def report(table: pd.DataFrame, record: dict) -> str:
              f"at {s['side']}^3, generator {s['generator']}. Cohort fingerprint `{record['fingerprint'][:16]}…` "
              f"({match}).", "",
              "Each cell's test score with its 95% bootstrap CI, beside its linear peer (same data, a ridge or "
-             "class-balanced logistic regression), the linear asymptote (a linear learner on aligned voxels with "
-             "unlimited data) and the ceiling (what the inputs carry). Gap closed = (network − peer) / "
+             "class-balanced logistic regression), the linear asymptote (a ridge on the 200 leading components of "
+             "the aligned voxels with unlimited data: a reference a ridge on all the voxels can pass) and the ceiling "
+             "(what the inputs carry: no learner can pass it). Gap closed = (network − peer) / "
              "(ceiling − peer). R² for continuous targets, balanced accuracy for binary ones.", "",
              "![benchmark](benchmark.png)", "",
              "| target | inputs | metric | network (95% CI) | linear peer | linear asymptote | ceiling | gap closed "

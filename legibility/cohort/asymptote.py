@@ -29,9 +29,11 @@ everything else, so the projection factors through ``o``: it is computed as
 
 Connectivity enters as its observation itself (the connectivity matrix is linear in it up to
 the sex term's sigmoid), so an input set without volumes has its ceiling as asymptote. The
-result is a slightly conservative estimate (a finite sample fits ``ô`` with some error); a
-linear learner cannot beat the ceiling, so an estimate above it by sampling error is set to it,
-and like the ceiling it never falls when inputs are added.
+result is a conservative estimate (a finite sample fits ``ô`` with some error); a linear learner
+cannot beat the ceiling, so an estimate above it by sampling error is set to it, and like the
+ceiling it never falls when inputs are added. It is the asymptote of the learner above, on
+:data:`COMPONENTS` components: a ridge on all the pooled voxels can read more (age from T1 +
+FLAIR at share 1: 0.79 from 4,000 heads against the estimate's 0.75; docs/ground_truth.md).
 """
 
 from __future__ import annotations

@@ -25,7 +25,8 @@ def plot_benchmark(table: pd.DataFrame, title: str = ""):
         y = np.arange(len(sub))[::-1]
         se = 1.96 * sub["ceiling_se"].fillna(0)
         a.errorbar(sub["ceiling"], y, xerr=se, fmt="|", color="black", ms=14, mew=2, capsize=0, label="ceiling")
-        a.scatter(sub["linear_asymptote"], y, marker="D", s=28, color="grey", zorder=3, label="linear asymptote")
+        a.scatter(sub["linear_asymptote"], y, marker="D", s=28, color="grey", zorder=3,
+                  label="linear asymptote (200 components)")
         a.scatter(sub["linear_peer"], y, marker="s", s=34, facecolor="none", edgecolor="tab:orange", lw=1.5,
                   zorder=4, label="linear peer")
         err = np.vstack([sub["network"] - sub["ci_low"], sub["ci_high"] - sub["network"]]).clip(0)

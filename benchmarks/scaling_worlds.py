@@ -1,0 +1,82 @@
+"""The data-scaling study in both synthetic worlds, side by side.
+
+Reads two finished ``legibility scaling`` runs (age and sex from T1 + FLAIR, the ``cpu`` preset
+and its linear peer on nested training subsets, two seeds), one on a linear-world cohort and one
+on an anatomical-world cohort, copies their tables under ``benchmarks/results/scaling_worlds/``
+and writes one figure (a row a world, a column a target: the ceiling band, the linear asymptote
+where the world has one, both learners' test scores with their 95% intervals) and a page with
+the table of means over seeds.
+
+Usage::
+
+    legibility scaling --inpath LINEAR --target age sex --inputs t1 flair --sizes 250 1000 4000 \\
+        --seeds 2 --torch_threads 1 --out LIN_OUT
+    legibility scaling --inpath ANATOMICAL ... --out ANAT_OUT
+    python benchmarks/scaling_worlds.py --linear LIN_OUT --anatomical ANAT_OUT
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from legibility.figures.scaling import plot_scaling
+
+RESULTS = Path(__file__).resolve().parent / "results" / "scaling_worlds"
+WORLDS = ("linear", "anatomical")
+
+
+def means(table: pd.DataFrame) -> pd.DataFrame:
+    """Mean test score (and its spread over seeds) per target, size and learner, and the gap."""
+    g = table.groupby(["target", "n_train", "learner"])["test_score"].agg(["mean", "min", "max", "count"])
+    wide = g["mean"].unstack("learner")
+    wide["deep - linear"] = wide["deep"] - wide["linear"]
+    bounds = table.groupby(["target", "n_train"])[["ceiling", "linear_asymptote"]].first()
+    return wide.join(bounds).reset_index()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--linear", required=True, type=Path)
+    ap.add_argument("--anatomical", required=True, type=Path)
+    args = ap.parse_args()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    tables, lines = {}, ["# The data-scaling study in both worlds", ""]
+    for world in WORLDS:
+        src = getattr(args, world)
+        shutil.copy(src / "scaling.csv", RESULTS / f"{world}.csv")
+        run = json.loads((src / "scaling.json").read_text())
+        info = json.loads((Path(run["data_path"]) / "cohort.json").read_text())
+        (RESULTS / f"{world}.json").write_text(json.dumps({"run": run, "cohort": info}, indent=1))
+        tables[world] = pd.read_csv(src / "scaling.csv")
+        lines += [f"**{world} world**: cohort seed {info['seed']}, {info['n']:,} participants at {info['side']}^3 "
+                  f"(generator {info['version']}, shape share {info.get('shape_share', 0)}); "
+                  f"{tables[world]['seed'].nunique()} seeds; {tables[world]['minutes'].sum():.0f} minutes of training "
+                  "in all.", ""]
+    fig, axes = plt.subplots(2, 2, figsize=(9.5, 7.6), squeeze=False)
+    for row, world in zip(axes, WORLDS, strict=True):
+        plot_scaling(tables[world], ax=row)
+        for a in row:
+            a.set_title(f"{world} world: {a.get_title()}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(RESULTS / "scaling_worlds.png", dpi=150, bbox_inches="tight")
+    lines += ["![scaling in both worlds](scaling_worlds.png)", "",
+              "Mean test score over seeds (R² for age, balanced accuracy for sex; 500 test participants):", "",
+              "| world | target | n train | deep | linear peer | deep - linear | linear asymptote | ceiling |",
+              "|---|---|---|---|---|---|---|---|"]
+    for world in WORLDS:
+        for r in means(tables[world]).to_dict("records"):
+            asym = "" if pd.isna(r["linear_asymptote"]) else f"{r['linear_asymptote']:.3f}"
+            lines.append(f"| {world} | {r['target']} | {r['n_train']:,} | {r['deep']:.3f} | {r['linear']:.3f} | "
+                         f"{r['deep - linear']:+.3f} | {asym} | {r['ceiling']:.3f} |")
+    (RESULTS / "README.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
