@@ -250,7 +250,8 @@ def _cmd_benchmark(args) -> int:
     cfg = SweepConfig(torch_threads=args.torch_threads, cpus_per_model=args.cpus_per_model,
                       gpus_per_model=args.gpus_per_model, max_retries=args.max_retries,
                       claim_timeout=args.claim_timeout, **_training_settings(args))
-    table = run_benchmark(args.suite, out, data=args.data, config=cfg, executor=args.executor,
+    data = Path(args.data or f"results/benchmark/cohort_{args.suite}")
+    table = run_benchmark(args.suite, out, data=data, config=cfg, executor=args.executor,
                           address=args.address, overwrite=args.overwrite)
     done = int(table["network"].notna().sum())
     print(f"{done} of {len(table)} cells scored; mean share of the gap closed "
@@ -543,7 +544,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="the suite: v1, or tiny for a first try (legibility.benchmark.SUITES)")
     bm.add_argument("--out", default=None, help="folder of the results; default results/benchmark/<suite>")
     bm.add_argument("--data", default=None,
-                    help="the suite's cohort: generated here when absent, checked when present; default <out>/cohort")
+                    help="the suite's cohort, shared by every run of the suite: generated here when absent, checked "
+                         "when present; default results/benchmark/cohort_<suite>")
     _add_sweep_flags(bm, side=False)  # the suite fixes the side
     bm.set_defaults(func=_cmd_benchmark)
 
