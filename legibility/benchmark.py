@@ -227,7 +227,8 @@ def run_benchmark(suite_name: str, out, data=None, config=None, executor: str = 
           progress=progress, overwrite=overwrite)
     table = benchmark_table(pd.read_csv(out / "models" / "metrics_all.csv"), s, data)
     table.to_csv(out / "benchmark.csv", index=False)
-    record = {"suite": asdict(s), "cohort": str(data), **cohort, "network": config.network or "fused model",
+    record = {"suite": asdict(s), "cohort": str(data), **cohort,
+              "network": config.network or f"fused model, {config.preset} preset",
               "settings": asdict(config), "legibility": __version__}
     (out / "benchmark.json").write_text(json.dumps(record, indent=1, default=str))
     save_figure(plot_benchmark(table, title=f"suite {s.name}: {record['network']}"), "benchmark", out, ("png",))

@@ -39,10 +39,12 @@ def plot_benchmark(table: pd.DataFrame, title: str = ""):
             if np.isfinite(g):
                 a.annotate(f"{g:+.2f}", (1.0, yi), xycoords=("axes fraction", "data"), xytext=(4, 0),
                            textcoords="offset points", va="center", fontsize=8)
-    axes[0, 0].legend(fontsize=7, loc="lower left", bbox_to_anchor=(0, 1.02), ncol=4, frameon=False)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8, frameon=False, bbox_to_anchor=(0.5, 0.0))
+    for a in axes[:, 0]:
+        a.annotate("gap\nclosed", (1.0, 1.0), xycoords="axes fraction", xytext=(4, 2), textcoords="offset points",
+                   fontsize=7, va="bottom")
     if title:
-        fig.suptitle(title, fontsize=10, y=1.0 + 0.02 * len(metrics))
-    axes[0, 0].annotate("gap closed", (1.0, 1.0), xycoords="axes fraction", xytext=(4, 2),
-                        textcoords="offset points", fontsize=7, va="bottom")
-    fig.tight_layout()
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
     return fig
