@@ -261,8 +261,9 @@ def plot_effects_by_source(effects: pd.DataFrame, width: float = 7.2):
                       fontsize=_FONT + 0.5, linespacing=1.3)
         blank = " " * int(np.ceil((_BADGE + 4) / (0.32 * (_FONT + 1))))
         sizes = {c.rsplit(" ", 1)[1] for c in counts}
-        said = f"{sizes.pop()} models a source" if len(sizes) == 1 else "models " + ", ".join(counts)
-        title = ax.set_title(blank + f"{DOMAINS[key].name}: {said}", fontsize=_FONT, pad=6, loc="right")
+        said = (f": {sizes.pop()} models a source" if len(sizes) == 1  # sources of unequal size: a second line
+                else "\n" + blank + "models " + ", ".join(counts))
+        title = ax.set_title(blank + f"{DOMAINS[key].name}{said}", fontsize=_FONT, pad=6, loc="right")
         ax.xaxis.set_major_locator(MaxNLocator(nbins=4))
         _badge(ax, title, key)
         panel_letter(ax, "ABCD"[k], gid=f"letter:{key}")
