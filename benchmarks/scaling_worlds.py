@@ -74,7 +74,13 @@ def main():
             asym = "" if pd.isna(r["linear_asymptote"]) else f"{r['linear_asymptote']:.3f}"
             lines.append(f"| {world} | {r['target']} | {r['n_train']:,} | {r['deep']:.3f} | {r['linear']:.3f} | "
                          f"{r['deep - linear']:+.3f} | {asym} | {r['ceiling']:.3f} |")
-    (RESULTS / "README.md").write_text("\n".join(lines) + "\n")
+    lines += ["", "Commands: `legibility scaling --inpath COHORT --target age sex --inputs t1 flair --sizes 250 1000 "
+              "4000 --seeds 2 --torch_threads 1 --out OUT` per world, then `python benchmarks/scaling_worlds.py "
+              "--linear OUT --anatomical OUT`. The deep model is the `cpu` preset (its linear path starts at the "
+              "peer's fit); each seed draws its own nested subsets and initialisation."]
+    page = RESULTS / "README.md"
+    kept = page.read_text().partition("\n## Reading")[1:] if page.exists() else ("", "")
+    page.write_text("\n".join(lines) + "\n" + "".join(kept))  # the written reading stays
     print("\n".join(lines))
 
 
