@@ -41,8 +41,8 @@ from legibility.errors import LegibilityError, UnknownNameError
 from legibility.study import parse_inputs_label
 from legibility.study import target as get_target
 
-__all__ = ["SUITES", "Suite", "benchmark_table", "cohort_fingerprint", "fingerprint_parts", "prepare_cohort",
-           "run_benchmark", "suite"]
+__all__ = ["SUITES", "Suite", "benchmark_table", "cohort_fingerprint", "default_cohort", "fingerprint_parts",
+           "prepare_cohort", "run_benchmark", "suite"]
 
 
 @dataclass(frozen=True)
@@ -94,6 +94,11 @@ SUITES = {
                   about="a first try in minutes and the tests: 80 training, 10 validation, 10 test participants; "
                         "its scores mean nothing"),
 }
+
+
+def default_cohort(name: str) -> Path:
+    """Where suite ``name``'s cohort lives unless told: one folder shared by every run of the suite."""
+    return Path("results") / "benchmark" / f"cohort_{name}"
 
 
 def suite(name: str) -> Suite:
@@ -185,6 +190,9 @@ def benchmark_table(metrics_all: pd.DataFrame, s: Suite, data) -> pd.DataFrame:
     share of the gap between the peer and the ceiling that the network closes."""
     from legibility.evaluation import ceiling, linear_asymptote
 
+    def value(row, column):
+        return np.nan if row is None else float(row[column])
+
     rows = []
     for key, label in s.cells:
         tgt, inputs = get_target(key), parse_inputs_label(label)
@@ -192,16 +200,13 @@ def benchmark_table(metrics_all: pd.DataFrame, s: Suite, data) -> pd.DataFrame:
         by_mode = {m: r for m, r in mine.set_index("Mode").iterrows()}
         test, val = by_mode.get("Test"), by_mode.get("Validation")
         top, top_se = ceiling(data, tgt.display, inputs.label, tgt.metric)
-        asym = linear_asymptote(data, tgt.display, inputs.label)
-        score = np.nan if test is None else float(test[tgt.metric])
-        peer = np.nan if test is None else float(test[tgt.peer_column])
+        score, peer = value(test, tgt.metric), value(test, tgt.peer_column)
         rows.append({"target": key, "inputs": inputs.label, "metric": tgt.metric, "network": score,
-                     "ci_low": np.nan if test is None else float(test["ci_low"]),
-                     "ci_high": np.nan if test is None else float(test["ci_high"]),
-                     "linear_peer": peer, "ceiling": top, "ceiling_se": top_se, "linear_asymptote": asym,
+                     "ci_low": value(test, "ci_low"), "ci_high": value(test, "ci_high"),
+                     "linear_peer": peer, "ceiling": top, "ceiling_se": top_se,
+                     "linear_asymptote": linear_asymptote(data, tgt.display, inputs.label),
                      "gap_closed": (score - peer) / (top - peer) if top > peer else np.nan,
-                     "val_network": np.nan if val is None else float(val[tgt.metric]),
-                     "val_linear_peer": np.nan if val is None else float(val[tgt.peer_column]),
+                     "val_network": value(val, tgt.metric), "val_linear_peer": value(val, tgt.peer_column),
                      "n_train": np.nan if test is None else int(test["n_train"]),
                      "n_test": np.nan if test is None else int(test["n"])})
     return pd.DataFrame(rows)
@@ -210,7 +215,7 @@ def benchmark_table(metrics_all: pd.DataFrame, s: Suite, data) -> pd.DataFrame:
 def run_benchmark(suite_name: str, out, data=None, config=None, executor: str = "local",
                   address: str | None = None, progress: bool = True, overwrite: bool = False) -> pd.DataFrame:
     """Run suite ``suite_name``: generate (or check) its cohort at ``data`` (default
-    ``out/cohort``), train each cell with the sweep's ``config`` (a
+    :func:`default_cohort`), train each cell with the sweep's ``config`` (a
     :class:`~legibility.sweep.SweepConfig`: the network, the preset, epochs...) into
     ``out/models``, and write ``benchmark.csv``, ``benchmark.json``, ``report.md`` and
     ``benchmark.png`` to ``out``. Run again, it resumes: finished models are read back."""
@@ -220,7 +225,7 @@ def run_benchmark(suite_name: str, out, data=None, config=None, executor: str = 
 
     s, out = suite(suite_name), Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    data = Path(data) if data is not None else out / "cohort"
+    data = Path(data) if data is not None else default_cohort(s.name)
     cohort = prepare_cohort(s, data, progress=progress)
     config = replace(config or SweepConfig(), side=s.side)
     sweep(data, out / "models", _cells_file(s, out), executor=executor, address=address, config=config,

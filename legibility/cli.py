@@ -222,11 +222,9 @@ def _cmd_sweep(args) -> int:
 
     import pandas as pd
 
-    from legibility.sweep import SweepConfig, sweep
+    from legibility.sweep import sweep
 
-    cfg = SweepConfig(torch_threads=args.torch_threads, cpus_per_model=args.cpus_per_model,
-                      gpus_per_model=args.gpus_per_model, max_retries=args.max_retries,
-                      claim_timeout=args.claim_timeout, **_training_settings(args))
+    cfg = _sweep_config(args)
     sweep(args.inpath, args.outpath, args.grid, executor=args.executor, address=args.address, config=cfg,
           overwrite=args.overwrite)
     log = pd.read_csv(Path(args.outpath) / "sweep_log.csv")
@@ -244,14 +242,9 @@ def _cmd_benchmark(args) -> int:
     from pathlib import Path
 
     from legibility.benchmark import run_benchmark
-    from legibility.sweep import SweepConfig
 
     out = Path(args.out or f"results/benchmark/{args.suite}")
-    cfg = SweepConfig(torch_threads=args.torch_threads, cpus_per_model=args.cpus_per_model,
-                      gpus_per_model=args.gpus_per_model, max_retries=args.max_retries,
-                      claim_timeout=args.claim_timeout, **_training_settings(args))
-    data = Path(args.data or f"results/benchmark/cohort_{args.suite}")
-    table = run_benchmark(args.suite, out, data=data, config=cfg, executor=args.executor,
+    table = run_benchmark(args.suite, out, data=args.data, config=_sweep_config(args), executor=args.executor,
                           address=args.address, overwrite=args.overwrite)
     done = int(table["network"].notna().sum())
     print(f"{done} of {len(table)} cells scored; mean share of the gap closed "
@@ -402,6 +395,15 @@ def _add_sweep_flags(parser, side: bool = True):
                         help="seconds without a heartbeat after which another worker's claim on a model is taken over")
     parser.add_argument("--overwrite", action="store_true",
                         help="retrain finished models whose recorded settings differ from these")
+
+
+def _sweep_config(args):
+    """The SweepConfig of the sweep flags (:func:`_add_sweep_flags`)."""
+    from legibility.sweep import SweepConfig
+
+    return SweepConfig(torch_threads=args.torch_threads, cpus_per_model=args.cpus_per_model,
+                       gpus_per_model=args.gpus_per_model, max_retries=args.max_retries,
+                       claim_timeout=args.claim_timeout, **_training_settings(args))
 
 
 def _training_settings(args, names=tuple(_TRAINING_FLAGS)) -> dict:

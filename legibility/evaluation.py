@@ -159,10 +159,11 @@ def ceiling(data_path, target_name: str, inputs_label: str, metric: str | None =
 
 
 def linear_asymptote(data_path, target_name: str, inputs_label: str) -> float:
-    """The linear asymptote of one (target, input set) on a synthetic cohort: what a linear
-    learner on the aligned voxels reaches with unlimited data, on the target's main metric
-    (:mod:`legibility.cohort.asymptote`). NaN where the cohort's ``ground_truth.csv`` has none
-    (the linear world, data that are not synthetic, an input set outside the grid)."""
+    """The linear asymptote of one (target, input set) on a synthetic cohort: what a ridge on the
+    200 leading components of the aligned voxels reaches with unlimited data, on the target's main
+    metric (:mod:`legibility.cohort.asymptote`); a reference, not a bound. NaN where the
+    cohort's ``ground_truth.csv`` has none (the linear world, data that are not synthetic, an
+    input set outside the grid)."""
     g = _ground_truth(data_path)
     if g is None or "linear_asymptote" not in g:
         return float("nan")
