@@ -42,25 +42,30 @@ class Claim:
     holder: dict
     timeout: float
     _stop: threading.Event = field(default_factory=threading.Event)
+    _lock: threading.Lock = field(default_factory=threading.Lock)  # a beat's check-and-write against release
 
     def start_heartbeat(self):
         def beat():
             while not self._stop.wait(self.timeout / 10):
-                try:
-                    if _read(self.path).get("token") != self.holder["token"]:
-                        return  # taken over: this process was silent for longer than the timeout
-                    atomic_write(self.path, json.dumps({**self.holder, "heartbeat": time.time()}))
-                except Exception:  # noqa: BLE001  a missed beat is retried; a full disk stops training anyway
-                    continue
+                with self._lock:
+                    if self._stop.is_set():
+                        return  # released while this beat waited: writing now would bring the claim back
+                    try:
+                        if _read(self.path).get("token") != self.holder["token"]:
+                            return  # taken over: this process was silent for longer than the timeout
+                        atomic_write(self.path, json.dumps({**self.holder, "heartbeat": time.time()}))
+                    except Exception:  # noqa: BLE001  a missed beat is retried; a full disk stops training anyway
+                        continue
 
         threading.Thread(target=beat, daemon=True, name=f"heartbeat {self.path.stem}").start()
         return self
 
     def release(self):
         """Stop the heartbeat and remove the claim, if it is still this process's."""
-        self._stop.set()
-        if _read(self.path).get("token") == self.holder["token"]:
-            self.path.unlink(missing_ok=True)
+        with self._lock:
+            self._stop.set()
+            if _read(self.path).get("token") == self.holder["token"]:
+                self.path.unlink(missing_ok=True)
 
 
 def _read(path: Path) -> dict:

@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import shutil
+import threading
 from pathlib import Path
 
 from legibility.errors import LegibilityError
@@ -74,7 +75,7 @@ def atomic_write(path, data: bytes | str, sync: bool = True) -> Path:
     path = Path(path)
     if isinstance(data, str):
         data = data.encode()
-    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
+    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}-{threading.get_ident()}")  # two threads never share one
     try:
         with open(tmp, "wb") as f:
             f.write(data)

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from conftest import ROOT, fail_training_of
 
+from legibility.claims import Claim
 from legibility.errors import LegibilityError
 from legibility.study import METRIC_COLUMNS, grid
 from legibility.sweep import QUICK_TARGETS, SweepConfig, load_grid, quick_grid, sweep
@@ -174,16 +175,20 @@ def test_a_live_claim_is_waited_for_and_a_stale_one_taken_over_saying_so(tiny_co
     elsewhere = claims / "hypertension__meta-c-p-s.json"
     others_done = [out / "sex__t1-flair" / "done.json", out / "age__connectivity" / "done.json"]
 
-    def live_holder():  # a worker on another node: beats until the other models are done, then dies
-        while not all(p.exists() for p in others_done):
-            elsewhere.write_text(json.dumps({"host": "node-elsewhere", "pid": 1, "driver": "another", "token": "h",
-                                             "start": 0.0, "heartbeat": time.time()}))
-            time.sleep(0.3)
+    # a worker on another node: beats (as a real holder does, stopping once its claim is no longer
+    # its own) until the other models are done, then dies without releasing
+    other = Claim(elsewhere, {"host": "node-elsewhere", "pid": 1, "driver": "another", "token": "h", "start": 0.0},
+                  timeout=3)
+    elsewhere.write_text(json.dumps({**other.holder, "heartbeat": time.time()}))
+    other.start_heartbeat()
 
-    holder = threading.Thread(target=live_holder, daemon=True)
+    def holder_dies():
+        while not all(p.exists() for p in others_done):
+            time.sleep(0.1)
+        other._stop.set()
+
+    holder = threading.Thread(target=holder_dies, daemon=True)
     holder.start()
-    while not elsewhere.exists():
-        time.sleep(0.05)
     config = SweepConfig(epochs=1, patience=1, batch_size=8, side=32, torch_threads=1, claim_timeout=3)
     test = sweep(tiny_cohort, out, grid_file, config=config, progress=False)
     holder.join()
@@ -229,3 +234,24 @@ def test_a_claim_left_mid_takeover_by_a_killed_worker_is_taken_over(tmp_path):
     assert "being trained by another worker" in why
     claim.release()
     assert not list(claims.iterdir())
+
+
+def test_a_claim_released_while_its_heartbeat_writes_stays_released(tmp_path, monkeypatch):
+    import threading
+
+    from legibility import claims
+
+    claim, _ = claims.claim_model(tmp_path, "m", "d", timeout=1)  # beats every 0.1 s
+    writing = threading.Event()
+    write = claims.atomic_write
+
+    def slow_write(path, data, **kw):  # a beat that has checked its token and is now writing
+        writing.set()
+        time.sleep(0.3)
+        return write(path, data, **kw)
+
+    monkeypatch.setattr(claims, "atomic_write", slow_write)
+    assert writing.wait(5)
+    claim.release()  # during that write
+    time.sleep(0.5)
+    assert not list((tmp_path / ".claims").iterdir())

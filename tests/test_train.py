@@ -244,6 +244,22 @@ def test_augmentations_are_small_seeded_and_keep_shape():
     assert torch.equal(Augmenter(p=0.0)(x, np.random.default_rng(0)), x)  # off: untouched
 
 
+def test_augmentations_in_concurrent_loader_threads_are_those_of_one_thread():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from legibility.data.model_data import Augmenter
+
+    g = torch.linspace(-1, 1, 16)
+    x = torch.exp(-(g[:, None, None] ** 2 + g[None, :, None] ** 2 + g[None, None, :] ** 2) / 0.3)
+    x = x.expand(2, 3, 16, 16, 16).clone()
+    aug = Augmenter(p=1.0)
+    alone = [aug(x, np.random.default_rng(seed)) for seed in range(12)]
+    with ThreadPoolExecutor(6) as pool:  # as the loader's threads share one Augmenter
+        together = list(pool.map(lambda seed: aug(x, np.random.default_rng(seed)), list(range(12)) * 3))
+    for i, out in enumerate(together):
+        assert torch.equal(out, alone[i % 12]), f"seed {i % 12} augmented differently in a thread"
+
+
 def test_loader_workers_do_not_change_results(cache, tmp_path):
     a = train_model(cache, cfg(epochs=2), tmp_path / "a")
     b = train_model(cache, cfg(epochs=2, num_workers=2), tmp_path / "b")

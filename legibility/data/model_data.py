@@ -7,6 +7,7 @@ scaling study read a model's data through :class:`ModelData`; none of them assem
 
 from __future__ import annotations
 
+import threading
 import warnings
 
 import numpy as np
@@ -131,26 +132,37 @@ class Augmenter:
     """Small augmentations (the paper's), each applied with probability ``p`` to a sample, with MONAI's
     transforms: affine (~2 degrees rotation and shear, 2 voxels translation, 1% scale), a smooth
     elastic deformation, a histogram shift. Seeded from the epoch's generator, so a resumed run
-    replays them exactly."""
+    replays them exactly. Safe in the loader's threads: MONAI's random transforms keep each call's
+    draws on themselves, so every thread gets its own."""
 
     def __init__(self, p: float = 0.05):
-        from monai.transforms import Rand3DElastic, RandAffine, RandHistogramShift
+        self.p = p
+        self._local = threading.local()
 
-        rad = float(np.deg2rad(2.0))
-        self.transforms = [
-            RandAffine(prob=p, rotate_range=(rad,) * 3, shear_range=(0.035,) * 3, translate_range=(2,) * 3,
-                       scale_range=(0.01,) * 3, padding_mode="border"),
-            Rand3DElastic(sigma_range=(6, 8), magnitude_range=(5, 10), prob=p, padding_mode="border"),
-            RandHistogramShift(num_control_points=10, prob=p),
-        ]
+    @property
+    def transforms(self) -> list:
+        """This thread's transforms (made on first use)."""
+        if not hasattr(self._local, "transforms"):
+            from monai.transforms import Rand3DElastic, RandAffine, RandHistogramShift
+
+            rad, p = float(np.deg2rad(2.0)), 1.0  # whether each applies is drawn in __call__
+            self._local.transforms = [
+                RandAffine(prob=p, rotate_range=(rad,) * 3, shear_range=(0.035,) * 3, translate_range=(2,) * 3,
+                           scale_range=(0.01,) * 3, padding_mode="border"),
+                Rand3DElastic(sigma_range=(6, 8), magnitude_range=(5, 10), prob=p, padding_mode="border"),
+                RandHistogramShift(num_control_points=10, prob=p),
+            ]
+        return self._local.transforms
 
     def __call__(self, x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
         out = x.clone()
         for i in range(x.shape[0]):
             vol = x[i]
-            for t in self.transforms:
-                t.set_random_state(int(rng.integers(2**31)))
-                vol = t(vol)
+            for t in self.transforms:  # this thread's
+                seed, apply = int(rng.integers(2**31)), rng.random() < self.p
+                if apply:  # drawn here, not by MONAI: its transforms draw a whole field even when they skip
+                    t.set_random_state(seed)
+                    vol = t(vol)
             out[i] = torch.as_tensor(vol)
         return out
 
