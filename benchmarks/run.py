@@ -90,8 +90,8 @@ def summary() -> str:
               "by more than 1e-9; benchmarks/results/linear_peers.md)"]
     lines += ["", "## Main job", "", f"- {_main_job()}", "", "## GPU", "",
               "- " + ("see the GPU rows above" if torch.cuda.is_available() else
-                      "no GPU on this machine: the paper preset's GPU figures and the 700-model projection "
-                      "are not measured here")]
+                      "no GPU on this machine; the paper preset measured on an NVIDIA H200 (throughput, the "
+                      "engine end to end, the grid's GPU-hours): benchmarks/results/gpu_h200/README.md")]
     return "\n".join(lines) + "\n"
 
 
