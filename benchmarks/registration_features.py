@@ -13,7 +13,8 @@ compute them.
 
 The learner is a ridge on all features, each z-scored on the training rows, with the penalty
 chosen by generalised cross-validation on the training rows. Its baseline is the same ridge on
-the z-scored T1 and FLAIR at 16^3. Both are fitted on the engine's ``train`` split and scored on
+the z-scored T1 and FLAIR at 16^3. The difference's SE is a paired bootstrap over the scored
+participants. Both are fitted on the engine's ``train`` split and scored on
 ``--split`` (``val`` while choosing, ``test`` once).
 
 Usage::
@@ -86,12 +87,22 @@ def log_jacobian(grid: torch.Tensor) -> torch.Tensor:
     return torch.log(torch.linalg.det(torch.stack(d, dim=-1)).clamp_min(1e-3))
 
 
-def ridge_score(blocks, y, fit, score) -> tuple[float, float]:
+def ridge_predict(blocks, y, fit, score) -> tuple[np.ndarray, float]:
     a = np.hstack([b[fit] for b in blocks])
     v = np.hstack([b[score] for b in blocks])
     mu, sd = a.mean(0), a.std(0) + 1e-6
     model = RidgeCV(alphas=np.logspace(0, 6, 25)).fit((a - mu) / sd, y[fit])
-    return float(r2_score(y[score], model.predict((v - mu) / sd))), float(model.alpha_)
+    return model.predict((v - mu) / sd), float(model.alpha_)
+
+
+def paired_se(y, a, b, draws: int = 2000) -> float:
+    """Bootstrap SE (over the scored participants) of R^2(b) - R^2(a)."""
+    rng = np.random.default_rng(0)
+    diffs = []
+    for _ in range(draws):
+        i = rng.integers(0, len(y), len(y))
+        diffs.append(r2_score(y[i], b[i]) - r2_score(y[i], a[i]))
+    return float(np.std(diffs))
 
 
 def main():
@@ -124,11 +135,13 @@ def main():
     warped = [flat(F.grid_sample(v, grids, align_corners=True, padding_mode="border")) for v in (x, xf)]
     logj = flat(log_jacobian(grids))
     voxels = [flat(x), flat(xf)]
-    base, base_alpha = ridge_score(voxels, y, fit, score)
-    front, front_alpha = ridge_score(warped + [logj], y, fit, score)
+    base_pred, base_alpha = ridge_predict(voxels, y, fit, score)
+    front_pred, front_alpha = ridge_predict(warped + [logj], y, fit, score)
+    base, front = r2_score(y[score], base_pred), r2_score(y[score], front_pred)
     row = {"record": args.record, "cohort": str(args.cache), "target": args.target, "split": args.split,
            "n_fit": len(fit), "n_scored": len(score), "ctrl": args.ctrl, "steps": args.steps,
            "ridge_voxels_r2": base, "ridge_registered_r2": front, "difference": front - base,
+           "difference_se": paired_se(y[score], base_pred, front_pred),
            "alpha_voxels": base_alpha, "alpha_registered": front_alpha, "register_s": register_s,
            "machine": f"{platform.node()} {os.cpu_count()} cores", "date": time.strftime("%Y-%m-%d")}
     print(row, flush=True)
