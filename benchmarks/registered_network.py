@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
-import platform
 import shutil
 import time
 from pathlib import Path
@@ -39,7 +38,6 @@ from legibility.data.cache import Cache
 from legibility.train import train_model
 
 HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results"
 
 
 def _front_end():
@@ -110,12 +108,8 @@ def main():
            "network_registered_r2": mine.r2, "ci_low": mine.ci_low, "ci_high": mine.ci_high,
            "peer_registered_r2": mine.linear_r2, "peer_raw_r2": raw.linear_r2,
            "network_minus_raw_peer": mine.r2 - raw.linear_r2, "front_end_s": front_s,
-           "total_min": (time.perf_counter() - t0) / 60,
-           "machine": f"{platform.node()} {os.cpu_count()} cores", "date": time.strftime("%Y-%m-%d")}
-    print(row, flush=True)
-    out = RESULTS / "registered_network.csv"
-    table = pd.concat([pd.read_csv(out), pd.DataFrame([row])]) if out.exists() else pd.DataFrame([row])
-    table.to_csv(out, index=False)
+           "total_min": (time.perf_counter() - t0) / 60}
+    _front_end().record_row("registered_network", row)
 
 
 if __name__ == "__main__":

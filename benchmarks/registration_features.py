@@ -105,6 +105,15 @@ def paired_se(y, a, b, draws: int = 2000) -> float:
     return float(np.std(diffs))
 
 
+def record_row(name: str, row: dict):
+    """Print ``row`` (its machine and date added) and append it to ``results/<name>.csv``."""
+    row = {**row, "machine": f"{platform.node()} {os.cpu_count()} cores", "date": time.strftime("%Y-%m-%d")}
+    print(row, flush=True)
+    out = RESULTS / f"{name}.csv"
+    table = pd.concat([pd.read_csv(out), pd.DataFrame([row])]) if out.exists() else pd.DataFrame([row])
+    table.to_csv(out, index=False)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cache", type=Path, required=True, help="a side-32 cache folder (<data>/_cache/side32-...)")
@@ -142,12 +151,8 @@ def main():
            "n_fit": len(fit), "n_scored": len(score), "ctrl": args.ctrl, "steps": args.steps,
            "ridge_voxels_r2": base, "ridge_registered_r2": front, "difference": front - base,
            "difference_se": paired_se(y[score], base_pred, front_pred),
-           "alpha_voxels": base_alpha, "alpha_registered": front_alpha, "register_s": register_s,
-           "machine": f"{platform.node()} {os.cpu_count()} cores", "date": time.strftime("%Y-%m-%d")}
-    print(row, flush=True)
-    out = RESULTS / "registration_features.csv"
-    table = pd.concat([pd.read_csv(out), pd.DataFrame([row])]) if out.exists() else pd.DataFrame([row])
-    table.to_csv(out, index=False)
+           "alpha_voxels": base_alpha, "alpha_registered": front_alpha, "register_s": register_s}
+    record_row("registration_features", row)
 
 
 if __name__ == "__main__":
