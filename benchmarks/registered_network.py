@@ -58,11 +58,7 @@ def registered_cache(src: Path, dst: Path, ctrl: int = 8, steps: int = 60) -> Ca
     t1 = rf.zscore_volumes(np.asarray(cache.volume_array("t1"), np.float32))
     flair = rf.zscore_volumes(np.asarray(cache.volume_array("flair"), np.float32))
     x = F.avg_pool3d(torch.tensor(t1)[:, None], 2)
-    first = torch.tensor(fit[:1000])
-    template = x[first].mean(0, keepdim=True)
-    template = F.grid_sample(x[first], rf.register(x[first], template, ctrl, 40), align_corners=True,
-                             padding_mode="border").mean(0, keepdim=True)
-    grids = rf.register(x, template, ctrl, steps)
+    grids = rf.to_template(x, fit, ctrl, steps)
     side = t1.shape[-1]
     fine = F.interpolate(grids.permute(0, 4, 1, 2, 3), size=(side,) * 3, mode="trilinear",
                          align_corners=True).permute(0, 2, 3, 4, 1)

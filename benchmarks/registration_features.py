@@ -80,6 +80,16 @@ def register(x: torch.Tensor, template: torch.Tensor, ctrl: int, steps: int, smo
     return torch.cat(grids)
 
 
+def to_template(x: torch.Tensor, fit: np.ndarray, ctrl: int, steps: int) -> torch.Tensor:
+    """Sampling grids taking every head in ``x`` (N x 1 x S^3) onto a template: the mean of the
+    first 1,000 ``fit`` heads registered (40 steps) to their plain mean."""
+    first = torch.tensor(fit[:1000])
+    template = x[first].mean(0, keepdim=True)
+    template = F.grid_sample(x[first], register(x[first], template, ctrl, 40), align_corners=True,
+                             padding_mode="border").mean(0, keepdim=True)
+    return register(x, template, ctrl, steps)
+
+
 def log_jacobian(grid: torch.Tensor) -> torch.Tensor:
     """log det of the mapping's spatial derivatives (grid components x, y, z run along W, H, D)."""
     step = 2.0 / (grid.shape[1] - 1)
@@ -134,11 +144,7 @@ def main():
     flair = zscore_volumes(np.asarray(cache.volume_array("flair")[rows], np.float32))
     x = F.avg_pool3d(torch.tensor(t1)[:, None], 2)
     xf = F.avg_pool3d(torch.tensor(flair)[:, None], 2)
-    first = torch.tensor(fit[:1000])
-    template = x[first].mean(0, keepdim=True)
-    template = F.grid_sample(x[first], register(x[first], template, args.ctrl, 40), align_corners=True,
-                             padding_mode="border").mean(0, keepdim=True)
-    grids = register(x, template, args.ctrl, args.steps)
+    grids = to_template(x, fit, args.ctrl, args.steps)
     register_s = time.perf_counter() - t0
     flat = lambda t: t.reshape(len(t), -1).numpy()  # noqa: E731
     warped = [flat(F.grid_sample(v, grids, align_corners=True, padding_mode="border")) for v in (x, xf)]
