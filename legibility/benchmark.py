@@ -53,6 +53,8 @@ class Suite:
     generator: str  # the generator (package) version the cohort is generated with
     world: str  # "linear" or "anatomical"
     shape_share: float | None
+    anatomy_mm: float | None  # the anatomical world's individual anatomy, mm (None: linear world)
+    diffeomorphic: bool | None  # whether that anatomy is a diffeomorphism (None: linear world)
     seed: int
     n: int  # participants: 80% train, the rest halved into validation and test
     side: int
@@ -65,6 +67,7 @@ class Suite:
     def cohort_settings(self) -> dict:
         """The cohort.json fields a cohort of this suite must have."""
         return {"version": self.generator, "world": self.world, "shape_share": self.shape_share,
+                "anatomy_mm": self.anatomy_mm, "diffeomorphic": self.diffeomorphic,
                 "seed": self.seed, "n": self.n, "side": self.side, "ceiling_n": self.ceiling_n,
                 "asymptote_n": self.asymptote_n}
 
@@ -83,13 +86,16 @@ V1_CELLS = (
     ("worry", "FLAIR + T1"),
 )
 SUITES = {
-    "v1": Suite(name="v1", generator="0.2.0", world="anatomical", shape_share=1.0, seed=2604, n=5000, side=32,
-                ceiling_n=20_000, asymptote_n=6000, cells=V1_CELLS,
+    "v1": Suite(name="v1", generator="0.2.0", world="anatomical", shape_share=1.0, anatomy_mm=3.0,
+                diffeomorphic=False, seed=2604,
+                n=5000, side=32, ceiling_n=20_000, asymptote_n=6000, cells=V1_CELLS,
                 fingerprint="39ad199a4c02b96f40a0d54e124c4b870e1e57b7ca66b42ef85ea5da896deda6",
                 about="anatomical world, shape share 1; 4,000 training, 500 validation, 500 test participants "
                       "at 32^3; eight cells over four domains and four imaging inputs"),
-    "tiny": Suite(name="tiny", generator="0.2.0", world="anatomical", shape_share=1.0, seed=7, n=100, side=32,
-                  ceiling_n=2000, asymptote_n=200, cells=(("age", "FLAIR + T1"), ("sex", "rsfMRI Connectivity")),
+    "tiny": Suite(name="tiny", generator="0.2.0", world="anatomical", shape_share=1.0, anatomy_mm=3.0,
+                  diffeomorphic=False, seed=7,
+                  n=100, side=32, ceiling_n=2000, asymptote_n=200,
+                  cells=(("age", "FLAIR + T1"), ("sex", "rsfMRI Connectivity")),
                   fingerprint="66a70f6ad4b2a81e883533bdc97405040ad522ece82794fc26007655ceb5bf54",
                   about="a first try in minutes and the tests: 80 training, 10 validation, 10 test participants; "
                         "its scores mean nothing"),
@@ -149,6 +155,9 @@ def cohort_fingerprint(path) -> str:
 
 def _cohort_differences(info: dict, s: Suite) -> list[str]:
     want = s.cohort_settings()
+    # Anatomical cohorts written before the individual anatomy was a setting had 3 mm, plain.
+    anatomical = info.get("world") == "anatomical"
+    info = {"anatomy_mm": 3.0 if anatomical else None, "diffeomorphic": False if anatomical else None, **info}
     return [f"{k} {info.get(k)!r} (suite {s.name}: {v!r})" for k, v in want.items() if info.get(k) != v]
 
 

@@ -47,11 +47,13 @@ def _cmd_cohort(args) -> int:
     info = generate_cohort(args.out, n=args.n, side=args.side, seed=args.seed,
                            regions=args.regions, nodes=args.nodes, workers=args.workers,
                            ceiling_n=args.ceiling_n, format=args.format, world=args.world,
-                           shape_share=args.shape_share, asymptote_n=args.asymptote_n)
+                           shape_share=args.shape_share, asymptote_n=args.asymptote_n,
+                           anatomy_mm=args.anatomy_mm)
     print(f"wrote {info['n']} participants ({info['n_train']} TRAIN, {info['n_test']} TEST) "
           f"at {info['side']}^3 to {args.out} in {info['seconds']:.1f} s"
           + (" as BIDS" if args.format == "bids" else "")
-          + (f" (anatomical world, shape share {info['shape_share']:g})" if info["world"] == "anatomical" else ""))
+          + (f" (anatomical world, shape share {info['shape_share']:g}, "
+             f"individual anatomy {info['anatomy_mm']:g} mm)" if info["world"] == "anatomical" else ""))
     return 0
 
 
@@ -473,6 +475,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="anatomical world: the share (0-1) of each imprint carried by shape "
                         "(regional volume change, boundaries move) rather than by intensity in a "
                         "fixed region (default: legibility.cohort.anatomy.DEFAULT_SHAPE_SHARE)")
+    c.add_argument("--anatomy_mm", dest="anatomy_mm", type=float, default=None,
+                   help="anatomical world: the size (RMS per axis, mm) of each participant's own "
+                        "anatomy, a smooth deformation of the template; larger hides more of the "
+                        "shape imprint from learners on aligned voxels, the ceiling stays "
+                        "(default: legibility.cohort.anatomy.ANATOMY_MM)")
     c.add_argument("--asymptote_n", dest="asymptote_n", type=int, default=None,
                    help="image sample for the linear asymptotes written beside the ceilings "
                         "(what a linear learner on the voxels reaches with unlimited data); "

@@ -17,6 +17,7 @@ import pytest
 from legibility import paths
 from legibility.cohort import anatomy
 from legibility.cohort.writer import generate_cohort
+from legibility.errors import SettingError
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -109,18 +110,23 @@ def test_shape_share_moves_a_regions_boundary():
 
 
 def test_individual_anatomy_is_smooth_and_invertible():
-    """The individual anatomy displaces the template by a few mm (RMS per axis) and keeps every
-    local Jacobian positive (no folding)."""
+    """The individual anatomy displaces the template by its declared size (RMS per axis, at the
+    default, a diffeomorphism, and as suite v1's 3 mm displacement) and keeps every local
+    Jacobian positive (no folding)."""
     side = 32
     vox = anatomy.FOV_MM / side
-    for seed in range(3):
-        nuis = anatomy.draw_nuisance(np.random.default_rng(seed), anatomy.World("anatomical", 0.5))
-        v = anatomy._anatomy_field(nuis.anatomy, side).reshape(3, side, side, side)
-        rms = np.sqrt((v**2).mean(axis=(1, 2, 3)))
-        assert ((rms > 1.5) & (rms < 6.0)).all(), rms
-        jac = np.stack([np.stack(np.gradient(v[d], *vox)) for d in range(3)])  # (d, e, ...)
-        jac = np.moveaxis(jac, (0, 1), (-2, -1)) + np.eye(3)
-        assert np.linalg.det(jac).min() > 0.2
+    for mm, diffeomorphic in ((None, None), (3.0, False)):
+        world = anatomy.World("anatomical", 0.5, mm, diffeomorphic)
+        rms_all = []
+        for seed in range(6):
+            nuis = anatomy.draw_nuisance(np.random.default_rng(seed), world)
+            v = anatomy._anatomy_field(nuis.anatomy, side, world.diffeomorphic).reshape(3, side, side, side)
+            rms_all.append(np.sqrt((v**2).mean(axis=(1, 2, 3))))
+            jac = np.stack([np.stack(np.gradient(v[d], *vox)) for d in range(3)])  # (d, e, ...)
+            jac = np.moveaxis(jac, (0, 1), (-2, -1)) + np.eye(3)
+            assert np.linalg.det(jac).min() > 0.2, (world, seed)
+        rms = np.sqrt(np.mean(np.square(rms_all)))
+        assert 0.7 * world.anatomy_mm < rms < 1.3 * world.anatomy_mm, (world, rms)
 
 
 def test_shape_hides_age_from_a_linear_learner(tmp_path, age_ceiling_only):
@@ -141,3 +147,15 @@ def test_shape_hides_age_from_a_linear_learner(tmp_path, age_ceiling_only):
         assert row["learner"] - row["ceiling"] <= 2 * np.hypot(row["learner_se"], row["ceiling_se"]), row
     assert anat["learner"] < lin["learner"] - 0.08, (lin["learner"], anat["learner"])
     assert anat["learner"] > 0.3  # the images still carry age: shape hides part of it, not all
+
+
+def test_the_anatomy_settings_belong_to_the_anatomical_world():
+    """The default anatomical world's anatomy is a diffeomorphism of ``ANATOMY_MM``; the linear
+    world refuses anatomy settings and the anatomical one a size out of range."""
+    default = anatomy.World("anatomical", 1.0)
+    assert (default.anatomy_mm, default.diffeomorphic) == (anatomy.ANATOMY_MM, True)
+    assert (anatomy.World().anatomy_mm, anatomy.World().diffeomorphic) == (None, None)
+    with pytest.raises(SettingError, match="anatomical world"):
+        anatomy.World("linear", 0.0, 3.0)
+    with pytest.raises(SettingError, match="anatomy_mm"):
+        anatomy.World("anatomical", 1.0, -1.0)

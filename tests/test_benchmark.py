@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from legibility.benchmark import SUITES, cohort_fingerprint, fingerprint_parts, prepare_cohort, run_benchmark, suite
+from legibility.cohort import anatomy
 from legibility.errors import LegibilityError
 from legibility.sweep import SweepConfig
 
@@ -114,3 +115,17 @@ def test_the_command_names_an_unknown_suite_in_one_line(tmp_path, capsys):
     assert "Unknown suite 'v0'; suites: v1, tiny" in err
     assert "Traceback" not in out + err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_an_anatomical_cohort_written_before_its_anatomy_was_a_setting_reads_as_v1s():
+    """cohort.json without ``anatomy_mm``/``diffeomorphic`` was written with 3 mm, plain: suite
+    v1's world; the default anatomical world (a larger diffeomorphic anatomy) is not."""
+    from legibility.benchmark import _cohort_differences
+
+    v1 = SUITES["v1"]
+    old = {k: v for k, v in v1.cohort_settings().items() if k not in ("anatomy_mm", "diffeomorphic")}
+    assert _cohort_differences(old, v1) == []
+    default = anatomy.World("anatomical", 1.0)
+    new = {**old, "anatomy_mm": default.anatomy_mm, "diffeomorphic": default.diffeomorphic}
+    assert any(d.startswith("anatomy_mm") for d in _cohort_differences(new, v1))
+    assert any(d.startswith("diffeomorphic") for d in _cohort_differences(new, v1))

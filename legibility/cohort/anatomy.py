@@ -151,8 +151,15 @@ WORLDS = ("linear", "anatomical")
 # RMS per axis after an affine registration to MNI (A: inter-subject residuals of sulcal and
 # structural position after affine normalisation are of the order of 3-10 mm), made of
 # low-frequency cosine modes (wavelengths >= 88 mm over the field of view), as in the
-# discrete-cosine bases of nonlinear spatial normalisation (A).
-ANATOMY_MM = 3.0
+# discrete-cosine bases of nonlinear spatial normalisation (A). Its size is the world's
+# ``anatomy_mm``: 6 mm by default, calibrated so that a ridge on the voxels stays near the
+# literature's linear brain-age error at the paper's size while the ceiling stays where the best
+# deep models are (benchmarks/results/world_calibration.md). At that size a displacement field
+# folds the template in places, so by default the cosine field is a velocity, integrated into a
+# diffeomorphism (scaling and squaring, as in DARTEL, A). Benchmark suite v1 was generated with
+# 3 mm as a plain displacement (``diffeomorphic=False``).
+ANATOMY_MM = 6.0
+SQUARINGS = 6
 ANATOMY_MODES = 4
 # Misregistration beyond the linear world's ~1 degree, ~1 mm: rigid residuals of a few
 # degrees and mm are usual after an affine pipeline on older brains (A).
@@ -168,11 +175,9 @@ SHAPE_GAIN = 3.0
 # sphere of its volume; the hippocampi are 6 mm wide (their weight map, see ``template``).
 BUMP_WIDTH = 0.7
 HIPPOCAMPUS_WIDTH_MM = 6.0
-# The default share is calibrated to the brain-age literature: with every regional imprint
-# carried by shape, a linear learner on the voxels reaches age R^2 0.72 from T1 + FLAIR with
-# unlimited data (MAE ~3.0 y; linear and kernel learners on UK Biobank: 3.5-4.7 y at 2,000-
-# 11,000 participants) while the ceiling stays at 0.86 (MAE ~2.1 y, the best deep models);
-# a share of 0.75 leaves the linear learner at MAE 2.8 y (benchmarks/results/linear_asymptote.md).
+# The default share is the whole imprint: with it and the default individual anatomy
+# (ANATOMY_MM), what a ridge on the voxels reaches at the paper's 19,048 training participants
+# is set against the brain-age literature in benchmarks/results/world_calibration.md.
 DEFAULT_SHAPE_SHARE = 1.0
 
 
@@ -195,10 +200,21 @@ class World:
         atrophy) realised as a regional volume change (the region expands or contracts
         around its centre, its boundaries move) instead of an intensity change in place.
         What the images carry is unchanged: only how.
+    anatomy_mm : float, optional
+        The anatomical world only: the RMS per axis, in mm, of each participant's individual
+        anatomy (a smooth deformation of the template, nuisance); default :data:`ANATOMY_MM`.
+        The larger it is, the less of a shape imprint a learner on aligned voxels can read:
+        the ceiling does not move.
+    diffeomorphic : bool, optional
+        The anatomical world only: whether the individual anatomy's cosine field is a velocity
+        integrated into a diffeomorphism (default; no fold at any size) or the displacement
+        itself (benchmark suite v1).
     """
 
     kind: str = "linear"
     shape_share: float = 0.0
+    anatomy_mm: float | None = None
+    diffeomorphic: bool | None = None
 
     def __post_init__(self):
         if self.kind not in WORLDS:
@@ -207,6 +223,14 @@ class World:
             raise SettingError(f"shape_share must be in [0, 1]; got {self.shape_share}.")
         if self.kind == "linear" and self.shape_share != 0.0:
             raise SettingError("shape_share needs the anatomical world (world='anatomical').")
+        if self.kind == "linear" and (self.anatomy_mm, self.diffeomorphic) != (None, None):
+            raise SettingError("anatomy_mm and diffeomorphic need the anatomical world (world='anatomical').")
+        if self.anatomical:
+            mm = ANATOMY_MM if self.anatomy_mm is None else float(self.anatomy_mm)
+            if not 0.0 <= mm <= 20.0:
+                raise SettingError(f"anatomy_mm must be in [0, 20] mm; got {mm}.")
+            object.__setattr__(self, "anatomy_mm", mm)
+            object.__setattr__(self, "diffeomorphic", True if self.diffeomorphic is None else bool(self.diffeomorphic))
 
     @property
     def anatomical(self) -> bool:
@@ -242,17 +266,17 @@ def draw_nuisance(rng: np.random.Generator, world: World = LINEAR) -> Nuisance:
     if world.anatomical:
         nuis.rotation = nuis.rotation + rng.normal(0, np.deg2rad(EXTRA_ROTATION_DEG), 3)
         nuis.shift = nuis.shift + rng.normal(0, EXTRA_SHIFT_MM, 3)
-        nuis.anatomy = _mode_sd()[None] * rng.standard_normal((3, *(ANATOMY_MODES,) * 3))
+        nuis.anatomy = _mode_sd(world.anatomy_mm)[None] * rng.standard_normal((3, *(ANATOMY_MODES,) * 3))
     return nuis
 
 
-@functools.lru_cache(maxsize=1)
-def _mode_sd() -> np.ndarray:
+@functools.lru_cache(maxsize=4)
+def _mode_sd(rms_mm: float) -> np.ndarray:
     """SD of each cosine mode's amplitude: falling with frequency, scaled so that the field's
-    RMS per axis is ``ANATOMY_MM`` (a product of three cosines has mean square 1/8)."""
+    RMS per axis is ``rms_mm`` (a product of three cosines has mean square 1/8)."""
     k = np.arange(1, ANATOMY_MODES + 1)
     w = 1.0 / (k[:, None, None] ** 2 + k[None, :, None] ** 2 + k[None, None, :] ** 2)
-    return ANATOMY_MM * w / np.sqrt((w**2).sum() / 8.0)
+    return rms_mm * w / np.sqrt((w**2).sum() / 8.0)
 
 
 def _cosines(t: np.ndarray) -> np.ndarray:
@@ -266,10 +290,30 @@ def _axes_mm(side: int) -> list[np.ndarray]:
     return [aff[d, d] * np.arange(side) + aff[d, 3] for d in range(3)]
 
 
-def _anatomy_field(coef: np.ndarray, side: int) -> np.ndarray:
-    """The individual anatomy's displacement on the output grid, (3, side^3) mm."""
+def _anatomy_field(coef: np.ndarray, side: int, diffeomorphic: bool = False) -> np.ndarray:
+    """The individual anatomy's displacement on the output grid, (3, side^3) mm: the cosine
+    field itself, or the displacement of the diffeomorphism it generates as a velocity."""
     b = [_cosines((np.arange(side) + 0.5) / side)] * 3
-    return np.stack([np.einsum("abc,ai,bj,ck->ijk", c, *b, optimize=True).reshape(-1) for c in coef])
+    v = np.stack([np.einsum("abc,ai,bj,ck->ijk", c, *b, optimize=True).reshape(-1) for c in coef])
+    return _exponentiated(v, side) if diffeomorphic else v
+
+
+def _field_at(u: np.ndarray, side: int, points: np.ndarray) -> np.ndarray:
+    """A displacement ``u`` on the output grid (3, side^3) read at ``points`` (P, 3) MNI mm: (P, 3)."""
+    aff = output_affine(side)
+    idx = ((points - aff[:3, 3]) / np.diag(aff)[:3]).T
+    return np.stack([ndimage.map_coordinates(c.reshape((side,) * 3), idx, order=1, mode="nearest") for c in u],
+                    axis=1)
+
+
+def _exponentiated(v: np.ndarray, side: int) -> np.ndarray:
+    """The displacement of ``exp(v)``, ``v`` a stationary velocity on the output grid (mm), by
+    scaling and squaring: ``u <- u + u(y + u)``, ``SQUARINGS`` times from ``v / 2^SQUARINGS``."""
+    y = _grid_mm(side).T.astype(np.float64)
+    u = v / 2.0**SQUARINGS
+    for _ in range(SQUARINGS):
+        u = u + _field_at(u, side, y + u.T).T
+    return u
 
 
 def _anatomy_at(coef: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -325,11 +369,12 @@ def _rician(signal, sigma, rng):
 
 
 def _shape_field(brain: SubjectBrain, nuis: Nuisance, a: np.ndarray, side: int, tpl: Template,
-                 share: float) -> np.ndarray:
+                 share: float, anatomy: np.ndarray | None = None) -> np.ndarray:
     """The shape share of one view's regional imprint as a displacement on the output grid
     (3, side^3) mm: each region's volume changes by ``exp(SHAPE_GAIN * share * code_r)`` and
     each hippocampus by ``share`` of its age-related loss, around the region's centre as it
-    lies in this head (through the affine ``a`` and the individual anatomy)."""
+    lies in this head (through the affine ``a`` and the individual anatomy: its cosine field, or
+    ``anatomy``, its displacement on the output grid, where that is a diffeomorphism's)."""
     # Hippocampal volume falls ~0.85%/yr (S): realised as a contraction of both hippocampi.
     hip_loss = min(share * 0.0085 * max(brain.age - 45.0, 0.0), 0.9)
     log_change = np.concatenate([SHAPE_GAIN * share * np.asarray(brain.code, float),
@@ -339,7 +384,7 @@ def _shape_field(brain: SubjectBrain, nuis: Nuisance, a: np.ndarray, side: int, 
     # Where the template's centres lie in this head: through the affine, then back along the
     # individual anatomy's displacement (to first order).
     m = (centres - CENTRE_MM) @ a.T + CENTRE_MM + nuis.shift
-    m = m - _anatomy_at(nuis.anatomy, m)
+    m = m - (_anatomy_at(nuis.anatomy, m) if anatomy is None else _field_at(anatomy, side, m))
     # The grid reads the template at y + displacement: a region grows by exp(log_change) at its
     # centre when the displacement there is (y - m) (exp(-log_change / 3) - 1).
     gain = np.expm1(-log_change / 3.0)
@@ -363,7 +408,7 @@ def _tissues(brain: SubjectBrain, nuis: Nuisance, y: np.ndarray, side: int, tpl:
     a_inv = np.linalg.inv(a).astype(np.float32)
     share = world.shape_share
     if world.anatomical:
-        y = y + anatomy + _shape_field(brain, nuis, a, side, tpl, share)
+        y = y + anatomy + _shape_field(brain, nuis, a, side, tpl, share, anatomy if world.diffeomorphic else None)
     x = a_inv @ (y - (CENTRE_MM + nuis.shift)[:, None].astype(np.float32)) + CENTRE_MM[:, None]
     # Ventricles/CSF grow ~3-5%/yr after 60 (A): a radial expansion around the ventricles.
     years = max(brain.age - 60.0, 0.0)
@@ -434,7 +479,7 @@ def synthesise(structural: SubjectBrain, dwi: SubjectBrain, side: int, rng: np.r
     y = _grid_cache[side]
     nuis = draw_nuisance(rng, world)
     shape = (side,) * 3
-    anatomy = _anatomy_field(nuis.anatomy, side).astype(np.float32) if world.anatomical else None
+    anatomy = _anatomy_field(nuis.anatomy, side, world.diffeomorphic).astype(np.float32) if world.anatomical else None
 
     s = _tissues(structural, nuis, y, side, tpl, world, anatomy)
     gm = np.clip(s["gm"] * (1 + s["code"]), 0, 1)

@@ -245,8 +245,10 @@ def asymptote_fingerprint(world: anatomy.World, n: int, side: int, regions: int,
     h = hashlib.sha256(generator_fingerprint(20_000, 12345).encode())
     for name in ASYMPTOTE_MODULES:
         h.update(name.encode() + b"\0" + _module_source(name) + b"\0")
-    h.update(json.dumps({"world": world.kind, "shape_share": world.shape_share, "n": n, "side": side,
-                         "regions": regions, "seed": seed, "modalities": MODALITIES}, sort_keys=True).encode())
+    h.update(json.dumps({"world": world.kind, "shape_share": world.shape_share, "anatomy_mm": world.anatomy_mm,
+                         "diffeomorphic": world.diffeomorphic,
+                         "n": n, "side": side, "regions": regions, "seed": seed, "modalities": MODALITIES},
+                        sort_keys=True).encode())
     return h.hexdigest()[:16]
 
 

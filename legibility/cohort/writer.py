@@ -81,12 +81,15 @@ def _brains(obs, n_regions):
     return list(zip(views["structural"], views["dwi"], strict=True))
 
 
-def make_world(world: str = "linear", shape_share: float | None = None) -> anatomy.World:
+def make_world(world: str = "linear", shape_share: float | None = None,
+               anatomy_mm: float | None = None, diffeomorphic: bool | None = None) -> anatomy.World:
     """The :class:`~legibility.cohort.anatomy.World` named by ``world``; ``shape_share``
-    defaults to 0 in the linear world and to ``DEFAULT_SHAPE_SHARE`` in the anatomical one."""
+    defaults to 0 in the linear world and to ``DEFAULT_SHAPE_SHARE`` in the anatomical one,
+    ``anatomy_mm`` to :data:`~legibility.cohort.anatomy.ANATOMY_MM` and ``diffeomorphic`` to
+    True in the anatomical one."""
     if shape_share is None:
         shape_share = anatomy.DEFAULT_SHAPE_SHARE if world == "anatomical" else 0.0
-    return anatomy.World(world, float(shape_share))
+    return anatomy.World(world, float(shape_share), anatomy_mm, diffeomorphic)
 
 
 def _write_volume(path: Path, vol: np.ndarray, affine: np.ndarray):
@@ -176,7 +179,8 @@ def draw_participants(n: int, seed: int):
 def generate_cohort(out, n: int = 200, side: int = 64, seed: int = 0, regions: int = 96,
                     nodes: int = 100, workers: int | None = None, progress: bool = True,
                     ceiling_n: int = 20_000, format: str = "paper", world: str = "linear",
-                    shape_share: float | None = None, asymptote_n: int | None = None) -> dict:
+                    shape_share: float | None = None, asymptote_n: int | None = None,
+                    anatomy_mm: float | None = None, diffeomorphic: bool | None = None) -> dict:
     """Generate ``n`` participants and write them to ``out`` in the paper's layout (or BIDS).
 
     Parameters
@@ -208,6 +212,12 @@ def generate_cohort(out, n: int = 200, side: int = 64, seed: int = 0, regions: i
         Anatomical world only: the share of each modality's regional imprint carried by shape
         (regional volume change) rather than by intensity in a fixed region, in ``[0, 1]``;
         default :data:`legibility.cohort.anatomy.DEFAULT_SHAPE_SHARE`.
+    anatomy_mm : float, optional
+        Anatomical world only: the size (RMS per axis, mm) of each participant's individual
+        anatomy; default :data:`legibility.cohort.anatomy.ANATOMY_MM`.
+    diffeomorphic : bool, optional
+        Anatomical world only: the individual anatomy as a diffeomorphism (default) or as a
+        plain displacement (benchmark suite v1; see :class:`legibility.cohort.anatomy.World`).
     asymptote_n : int, optional
         Size of the image sample the linear asymptotes are computed on
         (:mod:`legibility.cohort.asymptote`), written beside the ceilings in
@@ -221,13 +231,14 @@ def generate_cohort(out, n: int = 200, side: int = 64, seed: int = 0, regions: i
         What was written and how long it took.
     """
     out = Path(out)
-    the_world = make_world(world, shape_share)
+    the_world = make_world(world, shape_share, anatomy_mm, diffeomorphic)
     if format not in ("paper", "bids"):
         raise SettingError(f"format must be 'paper' or 'bids'; got {format!r}.")
     if format == "bids":
         return _generate_bids(out, n=n, side=side, seed=seed, regions=regions, nodes=nodes, workers=workers,
                               progress=progress, ceiling_n=ceiling_n, world=world, shape_share=shape_share,
-                              asymptote_n=asymptote_n)
+                              asymptote_n=asymptote_n, anatomy_mm=anatomy_mm,
+                              diffeomorphic=diffeomorphic)
     if n < 10:
         raise SettingError(f"n must be at least 10 participants (got {n}).")
     if side < 16:
@@ -266,6 +277,7 @@ def generate_cohort(out, n: int = 200, side: int = 64, seed: int = 0, regions: i
         "n_train": int(is_train.sum()), "n_test": int((~is_train).sum()), "side": side,
         "seed": seed, "regions": regions, "nodes": nodes, "ceiling_n": ceiling_n, "asymptote_n": asymptote_n,
         "code_gain": CODE_GAIN, "world": the_world.kind, "shape_share": the_world.shape_share,
+        "anatomy_mm": the_world.anatomy_mm, "diffeomorphic": the_world.diffeomorphic,
         "seconds": round(time.perf_counter() - t0, 2),
         "seconds_images": round(t_images, 2), "workers": workers,
     }
