@@ -48,9 +48,11 @@ from legibility.study import TARGETS
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 # The cohort, declared before it was generated: `legibility cohort --out DIR --n 5000 --side 32
-# --seed 2412 --world anatomical` (shape share: the default, 1.0; 96 regions; ceilings on 20,000
-# reference participants; linear asymptotes on a 6,000-participant image sample).
-DECLARED = {"n": 5000, "side": 32, "seed": 2412, "world": "anatomical", "shape_share": 1.0, "regions": 96}
+# --seed 2412 --world anatomical --anatomy_mm 3 --plain_anatomy` (shape share 1.0, the individual
+# anatomy of suite v1; 96 regions; ceilings on 20,000 reference participants; linear asymptotes on a
+# 6,000-participant image sample).
+DECLARED = {"n": 5000, "side": 32, "seed": 2412, "world": "anatomical", "shape_share": 1.0, "regions": 96,
+            **anatomy.V1_ANATOMY}
 TARGET_KEYS = ("age", "weight", "sex")
 
 
@@ -124,7 +126,7 @@ def oracle_features(inpath: Path, workers: int = 2, settings: dict = DECLARED) -
     _, _, _, _, obs, ids = draw_participants(d["n"], d["seed"])
     _JOB.clear()
     _JOB.update(brains=_brains(obs, d["regions"]), side=d["side"], template=anatomy.template(d["regions"]),
-                world=anatomy.World(d["world"], d["shape_share"]),
+                world=anatomy.World(d["world"], d["shape_share"], d["anatomy_mm"], d["diffeomorphic"]),
                 seeds=np.random.SeedSequence(d["seed"]).spawn(d["n"]))
     order = pd.Series(np.arange(d["n"]), index=ids)
     _check_replay(inpath, order)
@@ -192,7 +194,8 @@ def report(df: pd.DataFrame, seconds: float) -> str:
     d = DECLARED
     lines = ["# The anatomical world's bounds at n_train 4,000", "",
              f"Cohort declared before it was generated: `legibility cohort --n {d['n']} --side {d['side']} "
-             f"--seed {d['seed']} --world anatomical` (shape share {d['shape_share']:g}, {d['regions']} regions): "
+             f"--seed {d['seed']} --world anatomical --anatomy_mm {d['anatomy_mm']:g} --plain_anatomy` "
+             f"(shape share {d['shape_share']:g}, {d['regions']} regions): "
              f"{int(df.n_train.iloc[0]):,} TRAIN, {int(df.n_test.iloc[0]):,} TEST participants, all of TEST scored. "
              f"`python benchmarks/anatomical_bounds.py --data DIR`, {seconds / 60:.0f} min on 2 cores. T1 + FLAIR, "
              "no metadata; R² for age and weight, balanced accuracy for sex; SE: bootstrap of the test set "

@@ -60,7 +60,8 @@ def time_generation(sides=(32, 64), repeats=(10, 4), rounds=5) -> pd.DataFrame:
     rng = np.random.default_rng(0)
     brain = anatomy.SubjectBrain(age=70.0, male=1.0, weight_z=0.5, body_fat_z=0.0, hypertension_z=0.0,
                                  smoking_z=0.0, code=rng.normal(0, 0.08, 96))
-    worlds = (anatomy.World(), anatomy.World("anatomical", anatomy.DEFAULT_SHAPE_SHARE))
+    worlds = (anatomy.World(), anatomy.World("anatomical", anatomy.DEFAULT_SHAPE_SHARE, **anatomy.V1_ANATOMY),
+              anatomy.World("anatomical", anatomy.DEFAULT_SHAPE_SHARE))
     rows = []
     for side, k in zip(sides, repeats, strict=True):
         times = {w: [] for w in worlds}
@@ -73,7 +74,8 @@ def time_generation(sides=(32, 64), repeats=(10, 4), rounds=5) -> pd.DataFrame:
                     anatomy.synthesise(brain, brain, side, np.random.default_rng(100 * r + i), tpl, w)
                 times[w].append((time.perf_counter() - t0) / k)
         for w, t in times.items():
-            rows.append({"side": side, "world": w.kind, "shape_share": w.shape_share,
+            rows.append({"side": side, "world": w.kind, "shape_share": w.shape_share, "anatomy_mm": w.anatomy_mm,
+                         "diffeomorphic": w.diffeomorphic,
                          "seconds_best": min(t), "seconds_median": float(np.median(t))})
     return pd.DataFrame(rows)
 
@@ -103,7 +105,8 @@ def score_against_ceiling(inpath, key: str, imaging=("t1", "flair")) -> dict:
 
 
 def learner_by_share(n: int, side: int, seed: int, workers: int, shares=SHARES) -> pd.DataFrame:
-    """The bounds learner's T1 + FLAIR scores in the linear world and at each shape share."""
+    """The bounds learner's T1 + FLAIR scores in the linear world and at each shape share (the
+    individual anatomy of suite v1)."""
     rows = []
     worlds = [("linear", None)] + [("anatomical", s) for s in shares]
     with tempfile.TemporaryDirectory() as tmp:
@@ -111,7 +114,8 @@ def learner_by_share(n: int, side: int, seed: int, workers: int, shares=SHARES) 
             out = Path(tmp) / f"{world}-{share}"
             t0 = time.perf_counter()
             generate_cohort(out, n=n, side=side, seed=seed, regions=32, nodes=12, ceiling_n=20_000,
-                            progress=False, workers=workers, world=world, shape_share=share, asymptote_n=0)
+                            progress=False, workers=workers, world=world, shape_share=share, asymptote_n=0,
+                            **(anatomy.V1_ANATOMY if world == "anatomical" else {}))
             minutes = (time.perf_counter() - t0) / 60
             table = pd.DataFrame([score_against_ceiling(out, key) for key in TARGET_KEYS])
             for row in table.itertuples():

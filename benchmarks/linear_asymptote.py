@@ -45,7 +45,7 @@ def measure(n: int, worlds: list[str], samples: Path | None) -> pd.DataFrame:
     rows = []
     for spec in worlds:
         kind, share = spec.split(":")
-        world = anatomy.World(kind, float(share))
+        world = anatomy.World(kind, float(share), **(anatomy.V1_ANATOMY if kind == "anatomical" else {}))
         pkl = samples / f"sample_{kind}_{share}_{n}.pkl" if samples else None
         t0 = time.perf_counter()
         if pkl is not None and pkl.exists():

@@ -40,25 +40,39 @@ from legibility.train import train_model
 HERE = Path(__file__).resolve().parent
 
 
-def _front_end():
-    spec = importlib.util.spec_from_file_location("registration_features", HERE / "registration_features.py")
+def _module(name: str):
+    spec = importlib.util.spec_from_file_location(name, HERE / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-def registered_cache(src: Path, dst: Path, ctrl: int = 8, steps: int = 60) -> Cache:
-    """A copy of the cache at ``src`` with registered T1/FLAIR and the log-Jacobian as DWI."""
+def _front_end():
+    return _module("registration_features")
+
+
+def registered_cache(src: Path, dst: Path, front: str = "optimised", ctrl: int = 8, steps: int = 60,
+                     epochs: int = 15) -> Cache:
+    """A copy of the cache at ``src`` with registered T1/FLAIR and the log-Jacobian as DWI.
+    ``front``: ``optimised`` (each head registered by gradient descent, ``registration_features``)
+    or ``learned`` (a network trained to register the training heads, ``learned_registration``;
+    the epoch kept by the validation heads' registration loss, no labels)."""
     if (dst / "complete.json").exists():
         return Cache.open(dst)
     rf = _front_end()
     torch.manual_seed(0)
     cache = Cache.open(src)
-    fit = np.flatnonzero(cache.table["split"].to_numpy() == "train")
+    split = cache.table["split"].to_numpy()
+    fit = np.flatnonzero(split == "train")
     t1 = rf.zscore_volumes(np.asarray(cache.volume_array("t1"), np.float32))
     flair = rf.zscore_volumes(np.asarray(cache.volume_array("flair"), np.float32))
     x = F.avg_pool3d(torch.tensor(t1)[:, None], 2)
-    grids = rf.to_template(x, fit, ctrl, steps)
+    if front == "learned":
+        lr = _module("learned_registration")
+        net, template, _ = lr.train_registration(x, fit, np.flatnonzero(split == "val"), epochs)
+        grids = lr.grids_of(net, x, template)
+    else:
+        grids = rf.to_template(x, fit, ctrl, steps)
     side = t1.shape[-1]
     fine = F.interpolate(grids.permute(0, 4, 1, 2, 3), size=(side,) * 3, mode="trilinear",
                          align_corners=True).permute(0, 2, 3, 4, 1)
@@ -88,11 +102,14 @@ def main():
     ap.add_argument("--raw_metrics", type=Path, required=True,
                     help="metrics.csv of a model of age <- T1 + FLAIR trained on the raw cohort: its linear_r2 is the "
                          "engine's linear peer on the raw images")
+    ap.add_argument("--front", choices=("optimised", "learned"), default="optimised",
+                    help="the registration: per head by gradient descent, or by a network trained to register")
+    ap.add_argument("--epochs", type=int, default=15, help="--front learned: the registration network's epochs")
     ap.add_argument("--record", default="")
     args = ap.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     t0 = time.perf_counter()
-    cache = registered_cache(args.cache, args.work / "registered_cache")
+    cache = registered_cache(args.cache, args.work / "registered_cache", args.front, epochs=args.epochs)
     front_s = time.perf_counter() - t0
     cfg = TrainConfig(target="age", inputs=("t1", "flair", "dwi"), preset="cpu", side=32, seed=0, progress=False)
     train_model(cache, cfg, args.work / "models", restore=True)
@@ -100,7 +117,8 @@ def main():
     mine = metrics[metrics.Mode == args.mode].iloc[0]
     raw = pd.read_csv(args.raw_metrics)
     raw = raw[raw.Mode == args.mode].iloc[0]
-    row = {"record": args.record, "cohort": str(args.cache), "mode": args.mode, "n": int(mine.n),
+    row = {"record": args.record, "cohort": str(args.cache), "front": args.front, "mode": args.mode,
+           "n": int(mine.n),
            "network_registered_r2": mine.r2, "ci_low": mine.ci_low, "ci_high": mine.ci_high,
            "peer_registered_r2": mine.linear_r2, "peer_raw_r2": raw.linear_r2,
            "network_minus_raw_peer": mine.r2 - raw.linear_r2, "front_end_s": front_s,

@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from legibility import __version__, paths
+from legibility.cohort.anatomy import V1_ANATOMY
 from legibility.errors import LegibilityError, UnknownNameError
 from legibility.study import parse_inputs_label
 from legibility.study import target as get_target
@@ -86,14 +87,12 @@ V1_CELLS = (
     ("worry", "FLAIR + T1"),
 )
 SUITES = {
-    "v1": Suite(name="v1", generator="0.2.0", world="anatomical", shape_share=1.0, anatomy_mm=3.0,
-                diffeomorphic=False, seed=2604,
+    "v1": Suite(name="v1", generator="0.2.0", world="anatomical", shape_share=1.0, **V1_ANATOMY, seed=2604,
                 n=5000, side=32, ceiling_n=20_000, asymptote_n=6000, cells=V1_CELLS,
                 fingerprint="39ad199a4c02b96f40a0d54e124c4b870e1e57b7ca66b42ef85ea5da896deda6",
                 about="anatomical world, shape share 1; 4,000 training, 500 validation, 500 test participants "
                       "at 32^3; eight cells over four domains and four imaging inputs"),
-    "tiny": Suite(name="tiny", generator="0.2.0", world="anatomical", shape_share=1.0, anatomy_mm=3.0,
-                  diffeomorphic=False, seed=7,
+    "tiny": Suite(name="tiny", generator="0.2.0", world="anatomical", shape_share=1.0, **V1_ANATOMY, seed=7,
                   n=100, side=32, ceiling_n=2000, asymptote_n=200,
                   cells=(("age", "FLAIR + T1"), ("sex", "rsfMRI Connectivity")),
                   fingerprint="66a70f6ad4b2a81e883533bdc97405040ad522ece82794fc26007655ceb5bf54",
@@ -155,9 +154,9 @@ def cohort_fingerprint(path) -> str:
 
 def _cohort_differences(info: dict, s: Suite) -> list[str]:
     want = s.cohort_settings()
-    # Anatomical cohorts written before the individual anatomy was a setting had 3 mm, plain.
-    anatomical = info.get("world") == "anatomical"
-    info = {"anatomy_mm": 3.0 if anatomical else None, "diffeomorphic": False if anatomical else None, **info}
+    # Anatomical cohorts written before the individual anatomy was a setting had v1's.
+    before = V1_ANATOMY if info.get("world") == "anatomical" else {"anatomy_mm": None, "diffeomorphic": None}
+    info = {**before, **info}
     return [f"{k} {info.get(k)!r} (suite {s.name}: {v!r})" for k, v in want.items() if info.get(k) != v]
 
 

@@ -48,7 +48,7 @@ def _cmd_cohort(args) -> int:
                            regions=args.regions, nodes=args.nodes, workers=args.workers,
                            ceiling_n=args.ceiling_n, format=args.format, world=args.world,
                            shape_share=args.shape_share, asymptote_n=args.asymptote_n,
-                           anatomy_mm=args.anatomy_mm)
+                           anatomy_mm=args.anatomy_mm, diffeomorphic=False if args.plain_anatomy else None)
     print(f"wrote {info['n']} participants ({info['n_train']} TRAIN, {info['n_test']} TEST) "
           f"at {info['side']}^3 to {args.out} in {info['seconds']:.1f} s"
           + (" as BIDS" if args.format == "bids" else "")
@@ -480,6 +480,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "anatomy, a smooth deformation of the template; larger hides more of the "
                         "shape imprint from learners on aligned voxels, the ceiling stays "
                         "(default: legibility.cohort.anatomy.ANATOMY_MM)")
+    c.add_argument("--plain_anatomy", action="store_true",
+                   help="anatomical world: the individual anatomy as a plain displacement field (benchmark "
+                        "suite v1's world, with --anatomy_mm 3) rather than a diffeomorphism")
     c.add_argument("--asymptote_n", dest="asymptote_n", type=int, default=None,
                    help="image sample for the linear asymptotes written beside the ceilings "
                         "(what a linear learner on the voxels reaches with unlimited data); "

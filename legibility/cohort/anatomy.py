@@ -34,8 +34,8 @@ from scipy.spatial import cKDTree
 
 from legibility.errors import SettingError
 
-__all__ = ["LINEAR", "WORLDS", "Nuisance", "Template", "SubjectBrain", "World", "draw_nuisance", "output_affine",
-           "synthesise", "template"]
+__all__ = ["LINEAR", "V1_ANATOMY", "WORLDS", "Nuisance", "Template", "SubjectBrain", "World", "draw_nuisance",
+           "output_affine", "synthesise", "template"]
 
 # Field of view of the output volumes in MNI millimetres, and its centre.
 FOV_MM = np.array([176.0, 208.0, 176.0])
@@ -160,6 +160,9 @@ WORLDS = ("linear", "anatomical")
 # 3 mm as a plain displacement (``diffeomorphic=False``).
 ANATOMY_MM = 6.0
 SQUARINGS = 6
+# The individual anatomy of benchmark suite v1, and of every anatomical cohort written before
+# the anatomy was a setting.
+V1_ANATOMY = {"anatomy_mm": 3.0, "diffeomorphic": False}
 ANATOMY_MODES = 4
 # Misregistration beyond the linear world's ~1 degree, ~1 mm: rigid residuals of a few
 # degrees and mm are usual after an affine pipeline on older brains (A).
