@@ -15,7 +15,8 @@ Usage::
 
     python benchmarks/world_calibration.py [--worlds 3:plain 6 8] [--n 9000]
 
-writes ``benchmarks/results/world_calibration.csv`` and ``.md``.
+writes ``benchmarks/results/world_calibration.csv`` (the points) and ``world_calibration_fits.csv``
+(the extrapolations); ``world_calibration.md`` reads them.
 """
 
 from __future__ import annotations
