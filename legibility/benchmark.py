@@ -73,9 +73,10 @@ class Suite:
                 "asymptote_n": self.asymptote_n}
 
 
-# Suite v1: the anatomical world (part of each imprint carried by shape, so a network that follows
-# a moving boundary can read more than a linear model), 4,000 training, 500 validation and 500 test
-# participants at 32^3; eight cells over the four domains and the four imaging inputs.
+# Suites v1 and v2: the anatomical world (part of each imprint carried by shape, so a network that
+# follows a moving boundary can read more than a linear model), v1 with a 3 mm individual anatomy,
+# v2 with the calibrated 8 mm; 4,000 training, 500 validation and 500 test participants at 32^3;
+# eight cells over the four domains and the four imaging inputs.
 V1_CELLS = (
     ("age", "FLAIR + T1"),
     ("sex", "FLAIR + T1"),
@@ -92,6 +93,10 @@ SUITES = {
                 fingerprint="39ad199a4c02b96f40a0d54e124c4b870e1e57b7ca66b42ef85ea5da896deda6",
                 about="anatomical world, shape share 1; 4,000 training, 500 validation, 500 test participants "
                       "at 32^3; eight cells over four domains and four imaging inputs"),
+    "v2": Suite(name="v2", generator="0.2.0", world="anatomical", shape_share=1.0, anatomy_mm=8.0, diffeomorphic=True,
+                seed=3112, n=5000, side=32, ceiling_n=20_000, asymptote_n=6000, cells=V1_CELLS, fingerprint=None,
+                about="the calibrated anatomical world (shape share 1, individual anatomy 8 mm, diffeomorphic); "
+                      "4,000 training, 500 validation, 500 test participants at 32^3; v1's eight cells"),
     "tiny": Suite(name="tiny", generator="0.2.0", world="anatomical", shape_share=1.0, **V1_ANATOMY, seed=7,
                   n=100, side=32, ceiling_n=2000, asymptote_n=200,
                   cells=(("age", "FLAIR + T1"), ("sex", "rsfMRI Connectivity")),

@@ -553,7 +553,8 @@ def build_parser() -> argparse.ArgumentParser:
     bm = sub.add_parser("benchmark", help="a network on a fixed suite of cells, against its linear peer and the "
                                           "ceilings of a cohort anyone can regenerate (docs/benchmark.md)")
     bm.add_argument("--suite", default="v1",
-                    help="the suite: v1, or tiny for a first try (legibility.benchmark.SUITES)")
+                    help="the suite: v1, v2 (the calibrated anatomical world), or tiny for a first try "
+                         "(legibility.benchmark.SUITES)")
     bm.add_argument("--out", default=None, help="folder of the results; default results/benchmark/<suite>")
     bm.add_argument("--data", default=None,
                     help="the suite's cohort, shared by every run of the suite: generated here when absent, checked "

@@ -152,13 +152,14 @@ WORLDS = ("linear", "anatomical")
 # structural position after affine normalisation are of the order of 3-10 mm), made of
 # low-frequency cosine modes (wavelengths >= 88 mm over the field of view), as in the
 # discrete-cosine bases of nonlinear spatial normalisation (A). Its size is the world's
-# ``anatomy_mm``: 6 mm by default, calibrated so that a ridge on the voxels stays near the
-# literature's linear brain-age error at the paper's size while the ceiling stays where the best
-# deep models are (benchmarks/results/world_calibration.md). At that size a displacement field
-# folds the template in places, so by default the cosine field is a velocity, integrated into a
+# ``anatomy_mm``: 8 mm by default (about 14 mm as a vector), calibrated so that a ridge on all the
+# pooled voxels, extrapolated to the paper's 19,048 training participants, sits at the
+# literature's linear brain-age error (MAE ~3.0 y) while the ceiling stays where the best deep
+# models are (~2.1 y): benchmarks/results/world_calibration.md. At such sizes a displacement
+# field folds the template in places, so by default the cosine field is a velocity, integrated into a
 # diffeomorphism (scaling and squaring, as in DARTEL, A). Benchmark suite v1 was generated with
 # 3 mm as a plain displacement (``diffeomorphic=False``).
-ANATOMY_MM = 6.0
+ANATOMY_MM = 8.0
 SQUARINGS = 6
 # The individual anatomy of benchmark suite v1, and of every anatomical cohort written before
 # the anatomy was a setting.
