@@ -152,13 +152,13 @@ WORLDS = ("linear", "anatomical")
 # structural position after affine normalisation are of the order of 3-10 mm), made of
 # low-frequency cosine modes (wavelengths >= 88 mm over the field of view), as in the
 # discrete-cosine bases of nonlinear spatial normalisation (A). Its size is the world's
-# ``anatomy_mm``: 8 mm by default (about 14 mm as a vector), calibrated so that a ridge on all the
-# pooled voxels, extrapolated to the paper's 19,048 training participants, sits near the
-# literature's linear brain-age error (MAE ~2.9 y; linear learners 3.0-4.7 y) while the ceiling stays where the best deep
-# models are (~2.1 y): benchmarks/results/world_calibration.md. At such sizes a displacement
-# field folds the template in places, so by default the cosine field is a velocity, integrated into a
-# diffeomorphism (scaling and squaring, as in DARTEL, A). Benchmark suite v1 was generated with
-# 3 mm as a plain displacement (``diffeomorphic=False``).
+# ``anatomy_mm``: 8 mm by default (about 14 mm as a vector), calibrated so that a ridge on all
+# the pooled voxels, extrapolated to the paper's 19,048 training participants, sits near the
+# literature's linear brain-age error (MAE ~2.9 y; linear learners 3.0-4.7 y) while the ceiling
+# stays where the best deep models are (~2.1 y): benchmarks/results/world_calibration.md. At
+# such sizes a displacement field folds the template in places, so by default the cosine field
+# is a velocity, integrated into a diffeomorphism (scaling and squaring, as in DARTEL, A).
+# Benchmark suite v1 was generated with 3 mm as a plain displacement (``diffeomorphic=False``).
 ANATOMY_MM = 8.0
 SQUARINGS = 6
 # The individual anatomy of benchmark suite v1, and of every anatomical cohort written before
