@@ -94,7 +94,8 @@ SUITES = {
                 about="anatomical world, shape share 1; 4,000 training, 500 validation, 500 test participants "
                       "at 32^3; eight cells over four domains and four imaging inputs"),
     "v2": Suite(name="v2", generator="0.2.0", world="anatomical", shape_share=1.0, anatomy_mm=8.0, diffeomorphic=True,
-                seed=3112, n=5000, side=32, ceiling_n=20_000, asymptote_n=6000, cells=V1_CELLS, fingerprint=None,
+                seed=3112, n=5000, side=32, ceiling_n=20_000, asymptote_n=6000, cells=V1_CELLS,
+                fingerprint="6782bae1842410662264fa9ec2ec2966b2a1ed4103ae86fe503b592a2c901bfe",
                 about="the calibrated anatomical world (shape share 1, individual anatomy 8 mm, diffeomorphic); "
                       "4,000 training, 500 validation, 500 test participants at 32^3; v1's eight cells"),
     "tiny": Suite(name="tiny", generator="0.2.0", world="anatomical", shape_share=1.0, **V1_ANATOMY, seed=7,
