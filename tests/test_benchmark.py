@@ -71,7 +71,7 @@ def test_a_cohort_of_other_settings_is_refused_with_the_differences(two_cohorts)
     other = replace(suite("tiny"), seed=8, n=120)
     with pytest.raises(LegibilityError, match=r"seed 7 \(suite tiny: 8\); n 100 \(suite tiny: 120\)"):
         prepare_cohort(other, a, progress=False)
-    with pytest.raises(LegibilityError, match="Unknown suite 'v0'; suites: v1, tiny"):
+    with pytest.raises(LegibilityError, match="Unknown suite 'v0'; suites: v1, v2, tiny"):
         suite("v0")
 
 
@@ -112,7 +112,7 @@ def test_the_command_names_an_unknown_suite_in_one_line(tmp_path, capsys):
 
     assert main(["benchmark", "--suite", "v0", "--out", str(tmp_path / "b")]) != 0
     out, err = capsys.readouterr()
-    assert "Unknown suite 'v0'; suites: v1, tiny" in err
+    assert "Unknown suite 'v0'; suites: v1, v2, tiny" in err
     assert "Traceback" not in out + err
     assert len(err.strip().splitlines()) == 1
 
