@@ -24,7 +24,7 @@ appends a row to ``benchmarks/results/learned_registration.csv``.
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import sys
 import time
 from pathlib import Path
 
@@ -36,17 +36,8 @@ from torch import nn
 
 from legibility.data.cache import Cache
 
-HERE = Path(__file__).resolve().parent
-
-
-def _front_end():
-    spec = importlib.util.spec_from_file_location("registration_features", HERE / "registration_features.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-rf = _front_end()
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import registration_features as rf  # noqa: E402
 
 
 class RegistrationNet(nn.Module):

@@ -22,9 +22,9 @@ appends a row to ``benchmarks/results/registered_network.csv``.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -37,18 +37,9 @@ from legibility.config import TrainConfig
 from legibility.data.cache import Cache
 from legibility.train import train_model
 
-HERE = Path(__file__).resolve().parent
-
-
-def _module(name: str):
-    spec = importlib.util.spec_from_file_location(name, HERE / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def _front_end():
-    return _module("registration_features")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import learned_registration as lr  # noqa: E402
+import registration_features as rf  # noqa: E402
 
 
 def registered_cache(src: Path, dst: Path, front: str = "optimised", ctrl: int = 8, steps: int = 60,
@@ -59,7 +50,6 @@ def registered_cache(src: Path, dst: Path, front: str = "optimised", ctrl: int =
     the epoch kept by the validation heads' registration loss, no labels)."""
     if (dst / "complete.json").exists():
         return Cache.open(dst)
-    rf = _front_end()
     torch.manual_seed(0)
     cache = Cache.open(src)
     split = cache.table["split"].to_numpy()
@@ -68,7 +58,6 @@ def registered_cache(src: Path, dst: Path, front: str = "optimised", ctrl: int =
     flair = rf.zscore_volumes(np.asarray(cache.volume_array("flair"), np.float32))
     x = F.avg_pool3d(torch.tensor(t1)[:, None], 2)
     if front == "learned":
-        lr = _module("learned_registration")
         net, template, _ = lr.train_registration(x, fit, np.flatnonzero(split == "val"), epochs)
         grids = lr.grids_of(net, x, template)
     else:
@@ -123,7 +112,7 @@ def main():
            "peer_registered_r2": mine.linear_r2, "peer_raw_r2": raw.linear_r2,
            "network_minus_raw_peer": mine.r2 - raw.linear_r2, "front_end_s": front_s,
            "total_min": (time.perf_counter() - t0) / 60}
-    _front_end().record_row("registered_network", row)
+    rf.record_row("registered_network", row)
 
 
 if __name__ == "__main__":
