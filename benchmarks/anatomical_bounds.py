@@ -23,8 +23,11 @@ scores: nothing is chosen on them (each penalty by 5-fold cross-validation on ``
 Usage::
 
     python benchmarks/anatomical_bounds.py --data DIR   # generates DIR if absent, then measures
+    python benchmarks/anatomical_bounds.py --suite v2 --data DIR   # a benchmark suite's cohort instead
 
-writes ``benchmarks/results/anatomical_bounds.md`` and ``.csv``.
+writes ``benchmarks/results/anatomical_bounds.md`` and ``.csv`` (``anatomical_bounds_<suite>.*``
+with ``--suite``). A suite's ``TEST/`` folder holds its validation and test participants: all of
+them are scored, as nothing is chosen on them.
 """
 
 from __future__ import annotations
@@ -164,9 +167,9 @@ def _fit_score(x_tr, y_tr, x_te, y_te, binary: bool, bounds) -> dict:
     return {"score": float(metric(y_te, pred)), "se": bounds._bootstrap_se(y_te, pred, metric)}
 
 
-def oracle_scores(inpath: Path, workers: int = 2) -> pd.DataFrame:
+def oracle_scores(inpath: Path, workers: int = 2, settings: dict = DECLARED) -> pd.DataFrame:
     bounds = _module("bounds")
-    order, feats = oracle_features(inpath, workers)
+    order, feats = oracle_features(inpath, workers, settings)
     split = {s: pd.read_csv(paths.metadata_path(inpath, f)) for s, f in paths.SPLIT_DIRS.items()}
     x = {s: feats[order.loc[m.biobank_id].to_numpy()] for s, m in split.items()}
     rows = []
@@ -178,7 +181,7 @@ def oracle_scores(inpath: Path, workers: int = 2) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def measure(inpath: Path, workers: int) -> pd.DataFrame:
+def measure(inpath: Path, workers: int, settings: dict = DECLARED) -> pd.DataFrame:
     world = _module("anatomical_world")
     truth = pd.read_csv(inpath / paths.GROUND_TRUTH).set_index(["Target", "Inputs"])
     rows = []
@@ -187,17 +190,31 @@ def measure(inpath: Path, workers: int) -> pd.DataFrame:
         t = truth.loc[(row["target"], "FLAIR + T1")]
         row["linear_asymptote"], row["linear_asymptote_se"] = float(t.linear_asymptote), float(t.linear_asymptote_se)
         rows.append(row)
-    return pd.DataFrame(rows).merge(oracle_scores(inpath, workers), on="target")
+    return pd.DataFrame(rows).merge(oracle_scores(inpath, workers, settings), on="target")
 
 
-def report(df: pd.DataFrame, seconds: float) -> str:
-    d = DECLARED
+def settings_of(suite_name: str | None) -> dict:
+    """The cohort's generator settings: :data:`DECLARED`, or benchmark suite ``suite_name``'s."""
+    if suite_name is None:
+        return DECLARED
+    from legibility.benchmark import suite
+
+    s = suite(suite_name).cohort_settings()
+    return {k: s[k] for k in ("n", "side", "seed", "world", "shape_share", "anatomy_mm", "diffeomorphic")} | {
+        "regions": DECLARED["regions"], "ceiling_n": s["ceiling_n"], "asymptote_n": s["asymptote_n"]}
+
+
+def report(df: pd.DataFrame, seconds: float, suite_name: str | None = None) -> str:
+    d = settings_of(suite_name)
+    anatomy_flags = f"--anatomy_mm {d['anatomy_mm']:g}" + ("" if d["diffeomorphic"] else " --plain_anatomy")
+    where = (f"Suite {suite_name}'s cohort (`legibility benchmark --suite {suite_name}`; "
+             if suite_name else "Cohort declared before it was generated: (")
+    command = "python benchmarks/anatomical_bounds.py" + (f" --suite {suite_name}" if suite_name else "")
     lines = ["# The anatomical world's bounds at n_train 4,000", "",
-             f"Cohort declared before it was generated: `legibility cohort --n {d['n']} --side {d['side']} "
-             f"--seed {d['seed']} --world anatomical --anatomy_mm {d['anatomy_mm']:g} --plain_anatomy` "
-             f"(shape share {d['shape_share']:g}, {d['regions']} regions): "
+             f"{where}`legibility cohort --n {d['n']} --side {d['side']} --seed {d['seed']} --world anatomical "
+             f"{anatomy_flags}`, shape share {d['shape_share']:g}, {d['regions']} regions): "
              f"{int(df.n_train.iloc[0]):,} TRAIN, {int(df.n_test.iloc[0]):,} TEST participants, all of TEST scored. "
-             f"`python benchmarks/anatomical_bounds.py --data DIR`, {seconds / 60:.0f} min on 2 cores. T1 + FLAIR, "
+             f"`{command} --data DIR`, {seconds / 60:.0f} min on 2 cores. T1 + FLAIR, "
              "no metadata; R² for age and weight, balanced accuracy for sex; SE: bootstrap of the test set "
              "(ceiling and asymptote: of their own held-out halves).", "",
              "| target | linear learner (SE) | linear asymptote (SE) | oracle (SE) | ceiling (SE) | "
@@ -213,18 +230,25 @@ def report(df: pd.DataFrame, seconds: float) -> str:
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", type=Path, required=True, help="the declared cohort (generated here if absent)")
+    p.add_argument("--suite", default=None, help="measure a benchmark suite's cohort (generated there if absent)")
     p.add_argument("--workers", type=int, default=2)
     args = p.parse_args()
     t0 = time.perf_counter()
-    if not (args.data / paths.GROUND_TRUTH).exists():
+    settings = settings_of(args.suite)
+    if args.suite is not None:
+        from legibility.benchmark import prepare_cohort, suite
+
+        prepare_cohort(suite(args.suite), args.data, workers=args.workers)
+    elif not (args.data / paths.GROUND_TRUTH).exists():
         from legibility.cohort.writer import generate_cohort
 
         generate_cohort(args.data, workers=args.workers, **DECLARED)
-    df = measure(args.data, args.workers)
+    df = measure(args.data, args.workers, settings)
     RESULTS.mkdir(exist_ok=True)
-    df.to_csv(RESULTS / "anatomical_bounds.csv", index=False)
-    text = report(df, time.perf_counter() - t0)
-    (RESULTS / "anatomical_bounds.md").write_text(text)
+    name = "anatomical_bounds" + (f"_{args.suite}" if args.suite else "")
+    df.to_csv(RESULTS / f"{name}.csv", index=False)
+    text = report(df, time.perf_counter() - t0, args.suite)
+    (RESULTS / f"{name}.md").write_text(text)
     print(text)
 
 

@@ -8,13 +8,14 @@ of a side-32 cache:
 
 Then the engine trains age from those three channels with the `cpu` preset, the main job's
 epochs and patience. Its own linear peer is then a ridge on the registered inputs. The
-comparison that matters is with the engine's peer on the raw T1 + FLAIR, which is read from a
-``--raw_metrics`` table (a metrics.csv of a model trained on the raw cohort).
+comparison that matters is with the engine's peer on the raw T1 + FLAIR, read from a
+``--raw_metrics`` table (a metrics.csv of a model trained on the raw cohort) or, without one,
+fitted here (:func:`legibility.peers.linear_peers`, the same scores).
 
 Usage::
 
     python benchmarks/registered_network.py --cache CACHE_DIR --work DIR --mode Validation|Test \
-        --raw_metrics RAW/metrics.csv --record NAME
+        [--raw_metrics RAW/metrics.csv] --record NAME
 
 appends a row to ``benchmarks/results/registered_network.csv``.
 """
@@ -83,14 +84,27 @@ def registered_cache(src: Path, dst: Path, front: str = "optimised", ctrl: int =
     return Cache.open(dst)
 
 
+def raw_peer(cache_dir: Path, metrics: Path | None, mode: str) -> pd.Series:
+    """The engine's linear peer of age from the raw T1 + FLAIR on split ``mode``: ``linear_r2`` of
+    a trained model's ``metrics`` table, or fitted on the cache when there is none."""
+    if metrics is not None:
+        raw = pd.read_csv(metrics)
+        return raw[raw.Mode == mode].iloc[0]
+    from legibility.peers import linear_peers
+    from legibility.study import TARGETS, InputSet
+
+    peer = linear_peers(Cache.open(cache_dir), [(TARGETS["age"], InputSet(frozenset({"t1", "flair"}), frozenset()))])
+    return peer[peer.Mode == mode].iloc[0].rename({"r2": "linear_r2"})
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cache", type=Path, required=True, help="the raw cohort's side-32 cache folder")
     ap.add_argument("--work", type=Path, required=True, help="for the registered cache and the model")
     ap.add_argument("--mode", choices=("Validation", "Test"), default="Validation")
-    ap.add_argument("--raw_metrics", type=Path, required=True,
+    ap.add_argument("--raw_metrics", type=Path, default=None,
                     help="metrics.csv of a model of age <- T1 + FLAIR trained on the raw cohort: its linear_r2 is the "
-                         "engine's linear peer on the raw images")
+                         "engine's linear peer on the raw images (default: that peer fitted here)")
     ap.add_argument("--front", choices=("optimised", "learned"), default="optimised",
                     help="the registration: per head by gradient descent, or by a network trained to register")
     ap.add_argument("--epochs", type=int, default=15, help="--front learned: the registration network's epochs")
@@ -104,8 +118,7 @@ def main():
     train_model(cache, cfg, args.work / "models", restore=True)
     metrics = pd.read_csv(next((args.work / "models").rglob("metrics.csv")))
     mine = metrics[metrics.Mode == args.mode].iloc[0]
-    raw = pd.read_csv(args.raw_metrics)
-    raw = raw[raw.Mode == args.mode].iloc[0]
+    raw = raw_peer(args.cache, args.raw_metrics, args.mode)
     row = {"record": args.record, "cohort": str(args.cache), "front": args.front, "mode": args.mode,
            "n": int(mine.n),
            "network_registered_r2": mine.r2, "ci_low": mine.ci_low, "ci_high": mine.ci_high,
