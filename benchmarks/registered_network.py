@@ -12,6 +12,11 @@ comparison that matters is with the engine's peer on the raw T1 + FLAIR, read fr
 ``--raw_metrics`` table (a metrics.csv of a model trained on the raw cohort) or, without one,
 fitted here (:func:`legibility.peers.linear_peers`, the same scores).
 
+With ``--n_train N``, everything learns from ``N`` training participants only: the nested
+subset of ``legibility scaling`` (seed ``--subset_seed``), so the run is a point on that study's
+curves. The registration network is trained on those heads alone, the network gets the scaling
+study's budget at that size (``epochs_for``, its patience), and both peers fit on the same rows.
+
 Usage::
 
     python benchmarks/registered_network.py --cache CACHE_DIR --work DIR --mode Validation|Test \
@@ -27,6 +32,7 @@ import os
 import shutil
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +42,7 @@ import torch.nn.functional as F
 
 from legibility.config import TrainConfig
 from legibility.data.cache import Cache
+from legibility.scaling import ScalingConfig, _subset_cache, epochs_for, nested_subsets
 from legibility.train import train_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -44,17 +51,18 @@ import registration_features as rf  # noqa: E402
 
 
 def registered_cache(src: Path, dst: Path, front: str = "optimised", ctrl: int = 8, steps: int = 60,
-                     epochs: int = 15) -> Cache:
+                     epochs: int = 15, fit: np.ndarray | None = None) -> Cache:
     """A copy of the cache at ``src`` with registered T1/FLAIR and the log-Jacobian as DWI.
     ``front``: ``optimised`` (each head registered by gradient descent, ``registration_features``)
     or ``learned`` (a network trained to register the training heads, ``learned_registration``;
-    the epoch kept by the validation heads' registration loss, no labels)."""
+    the epoch kept by the validation heads' registration loss, no labels). ``fit``: the training
+    rows the front end learns from (default: all)."""
     if (dst / "complete.json").exists():
         return Cache.open(dst)
     torch.manual_seed(0)
     cache = Cache.open(src)
     split = cache.table["split"].to_numpy()
-    fit = np.flatnonzero(split == "train")
+    fit = np.flatnonzero(split == "train") if fit is None else fit
     t1 = rf.zscore_volumes(np.asarray(cache.volume_array("t1"), np.float32))
     flair = rf.zscore_volumes(np.asarray(cache.volume_array("flair"), np.float32))
     x = F.avg_pool3d(torch.tensor(t1)[:, None], 2)
@@ -84,16 +92,16 @@ def registered_cache(src: Path, dst: Path, front: str = "optimised", ctrl: int =
     return Cache.open(dst)
 
 
-def raw_peer(cache_dir: Path, metrics: Path | None, mode: str) -> pd.Series:
+def raw_peer(cache: Cache, metrics: Path | None, mode: str) -> pd.Series:
     """The engine's linear peer of age from the raw T1 + FLAIR on split ``mode``: ``linear_r2`` of
-    a trained model's ``metrics`` table, or fitted on the cache when there is none."""
+    a trained model's ``metrics`` table, or fitted on ``cache`` when there is none."""
     if metrics is not None:
         raw = pd.read_csv(metrics)
         return raw[raw.Mode == mode].iloc[0]
     from legibility.peers import linear_peers
     from legibility.study import TARGETS, InputSet
 
-    peer = linear_peers(Cache.open(cache_dir), [(TARGETS["age"], InputSet(frozenset({"t1", "flair"}), frozenset()))])
+    peer = linear_peers(cache, [(TARGETS["age"], InputSet(frozenset({"t1", "flair"}), frozenset()))])
     return peer[peer.Mode == mode].iloc[0].rename({"r2": "linear_r2"})
 
 
@@ -108,19 +116,32 @@ def main():
     ap.add_argument("--front", choices=("optimised", "learned"), default="optimised",
                     help="the registration: per head by gradient descent, or by a network trained to register")
     ap.add_argument("--epochs", type=int, default=15, help="--front learned: the registration network's epochs")
+    ap.add_argument("--n_train", type=int, default=None,
+                    help="learn from this many training participants only (legibility scaling's nested subset)")
+    ap.add_argument("--subset_seed", type=int, default=0, help="--n_train: the scaling study's seed of the subset")
     ap.add_argument("--record", default="")
     args = ap.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     t0 = time.perf_counter()
-    cache = registered_cache(args.cache, args.work / "registered_cache", args.front, epochs=args.epochs)
-    front_s = time.perf_counter() - t0
+    raw_cache = Cache.open(args.cache)
     cfg = TrainConfig(target="age", inputs=("t1", "flair", "dwi"), preset="cpu", side=32, seed=0, progress=False)
+    rows = None
+    if args.n_train is not None:
+        train_rows = np.flatnonzero(raw_cache.table["split"].to_numpy() == "train")
+        rows = nested_subsets(train_rows, [args.n_train], args.subset_seed)[args.n_train]
+        budget = ScalingConfig()
+        cfg = replace(cfg, epochs=epochs_for(args.n_train, budget), patience=budget.patience)
+        raw_cache = _subset_cache(raw_cache, rows)
+    cache = registered_cache(args.cache, args.work / "registered_cache", args.front, epochs=args.epochs, fit=rows)
+    if rows is not None:
+        cache = _subset_cache(cache, rows)
+    front_s = time.perf_counter() - t0
     train_model(cache, cfg, args.work / "models", restore=True)
     metrics = pd.read_csv(next((args.work / "models").rglob("metrics.csv")))
     mine = metrics[metrics.Mode == args.mode].iloc[0]
-    raw = raw_peer(args.cache, args.raw_metrics, args.mode)
+    raw = raw_peer(raw_cache, args.raw_metrics, args.mode)
     row = {"record": args.record, "cohort": str(args.cache), "front": args.front, "mode": args.mode,
-           "n": int(mine.n),
+           "n_train": int((cache.table["split"] == "train").sum()), "n": int(mine.n),
            "network_registered_r2": mine.r2, "ci_low": mine.ci_low, "ci_high": mine.ci_high,
            "peer_registered_r2": mine.linear_r2, "peer_raw_r2": raw.linear_r2,
            "network_minus_raw_peer": mine.r2 - raw.linear_r2, "front_end_s": front_s,
