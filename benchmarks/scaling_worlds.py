@@ -7,7 +7,9 @@ anatomical world with suite v1's 3 mm individual anatomy, and the calibrated ana
 ``benchmarks/results/scaling_worlds/``; the figure (a row a world, a column a target: the ceiling
 band, the linear asymptote where the world has one, both learners' test scores with their 95%
 intervals) and the page's table of means over seeds are built from every recorded world, so
-one world can be added or re-run without the others' run folders.
+one world can be added or re-run without the others' run folders. In the calibrated world's age
+panel, the network behind the learned registration front end (``registered_network.py --front
+learned``, one seed, its rows in ``registered_network.csv``) is drawn beside the two learners.
 
 Usage::
 
@@ -33,6 +35,7 @@ RESULTS = Path(__file__).resolve().parent / "results" / "scaling_worlds"
 # world -> how the page names it
 WORLDS = {"linear": "linear world", "anatomical": "anatomical world, 3 mm anatomy (as suite v1)",
           "calibrated": "anatomical world, 8 mm diffeomorphic anatomy (as suite v2)"}
+SHORT = {"linear": "linear world", "anatomical": "anatomical, 3 mm", "calibrated": "anatomical, 8 mm (calibrated)"}
 
 
 def means(table: pd.DataFrame) -> pd.DataFrame:
@@ -42,6 +45,18 @@ def means(table: pd.DataFrame) -> pd.DataFrame:
     wide["deep - linear"] = wide["deep"] - wide["linear"]
     bounds = table.groupby(["target", "n_train"])[["ceiling", "linear_asymptote"]].first()
     return wide.join(bounds).reset_index()
+
+
+def registering_points() -> pd.DataFrame:
+    """The learned-registration network's test R² (and 95% CI) on suite v2 at each training size."""
+    path = RESULTS.parent / "registered_network.csv"
+    if not path.exists():
+        return pd.DataFrame(columns=["n_train", "r2", "ci_low", "ci_high"])
+    t = pd.read_csv(path)
+    t = t[(t["front"] == "learned") & (t["mode"] == "Test") & t["record"].str.startswith("v2_test_learned")]
+    n = t["n_train"].fillna(4000) if "n_train" in t else pd.Series(4000, index=t.index)
+    return pd.DataFrame({"n_train": n.astype(int), "r2": t["network_registered_r2"], "ci_low": t["ci_low"],
+                         "ci_high": t["ci_high"]}).sort_values("n_train")
 
 
 def record(world: str, src: Path):
@@ -78,7 +93,13 @@ def main():
     for row, world in zip(axes, worlds, strict=True):
         plot_scaling(tables[world], ax=row)
         for a in row:
-            a.set_title(f"{WORLDS[world]}: {a.get_title()}", fontsize=8)
+            a.set_title(f"{SHORT[world]}: {a.get_title()}", fontsize=9)
+        points = registering_points()
+        if world == "calibrated" and len(points):
+            a = row[0]  # age
+            a.errorbar(points.n_train, points.r2, yerr=[points.r2 - points.ci_low, points.ci_high - points.r2],
+                       color="tab:green", marker="*", ms=9, capsize=3, label="deep, learned registration")
+            a.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     fig.savefig(RESULTS / "scaling_worlds.png", dpi=150, bbox_inches="tight")
     lines += ["![scaling in the synthetic worlds](scaling_worlds.png)", "",
