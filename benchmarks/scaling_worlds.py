@@ -98,7 +98,7 @@ def main():
         if world == "calibrated" and len(points):
             a = row[0]  # age
             a.errorbar(points.n_train, points.r2, yerr=[points.r2 - points.ci_low, points.ci_high - points.r2],
-                       color="tab:green", marker="*", ms=9, capsize=3, label="deep, learned registration")
+                       color="tab:green", marker="*", ms=9, capsize=3, label="deep, learned registration (seed 0)")
             a.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     fig.savefig(RESULTS / "scaling_worlds.png", dpi=150, bbox_inches="tight")
