@@ -54,8 +54,7 @@ def registering_points() -> pd.DataFrame:
         return pd.DataFrame(columns=["n_train", "r2", "ci_low", "ci_high"])
     t = pd.read_csv(path)
     t = t[(t["front"] == "learned") & (t["mode"] == "Test") & t["record"].str.startswith("v2_test_learned")]
-    n = t["n_train"].fillna(4000) if "n_train" in t else pd.Series(4000, index=t.index)
-    return pd.DataFrame({"n_train": n.astype(int), "r2": t["network_registered_r2"], "ci_low": t["ci_low"],
+    return pd.DataFrame({"n_train": t["n_train"].astype(int), "r2": t["network_registered_r2"], "ci_low": t["ci_low"],
                          "ci_high": t["ci_high"]}).sort_values("n_train")
 
 
