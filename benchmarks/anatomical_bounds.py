@@ -280,7 +280,9 @@ def main():
     name = "anatomical_bounds" + (f"_{args.suite}" if args.suite else "")
     df.to_csv(RESULTS / f"{name}.csv", index=False)
     text = report(df, time.perf_counter() - t0, args.suite)
-    (RESULTS / f"{name}.md").write_text(text)
+    page = RESULTS / f"{name}.md"
+    kept = "".join(page.read_text().partition("\n## Reading")[1:]) if page.exists() else ""
+    page.write_text(text + kept)  # a written reading stays
     print(text)
 
 
