@@ -140,8 +140,8 @@ def _oracle_one(i: int) -> np.ndarray:
         v = (v - v[brain].mean()) / (v[brain].std() + 1e-6)
         feats.append(_regional_means(v, labels, brain, n))
         feats.append([vols[m].ravel()[brain].mean()])
-    basis = _nuisance_basis(side)[:, brain]
-    feats.append(np.linalg.lstsq(basis.T, logj[brain], rcond=None)[0])  # the nuisance basis, last
+    basis = _nuisance_basis(side)[:, brain]  # least squares by its normal equations (193 columns, well conditioned)
+    feats.append(np.linalg.solve(basis @ basis.T, basis @ logj[brain]))  # the nuisance basis, last
     return np.concatenate(feats).astype(np.float32)
 
 

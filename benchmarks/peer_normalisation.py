@@ -40,7 +40,7 @@ from sklearn.metrics import r2_score
 from legibility.data.cache import Cache
 from legibility.linear import RIDGE_ALPHAS
 from legibility.peers import linear_peers
-from legibility.study import TARGETS, InputSet
+from legibility.study import resolve_inputs
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -93,7 +93,7 @@ def main():
     base = {"record": args.record, "cohort": str(args.cache), "target": args.target,
             "n_train": len(rows["train"]), "n_val": len(rows["val"]), "date": datetime.date.today().isoformat()}
     t0 = time.perf_counter()
-    peer = linear_peers(cache, [(TARGETS[args.target], InputSet(frozenset({"t1", "flair"}), frozenset()))])
+    peer = linear_peers(cache, [resolve_inputs(args.target, ("t1", "flair"))])
     peer = peer[peer.Mode == "Validation"].iloc[0]
     out = [{**base, "reading": "engine", "learner": "the engine's linear peer", "val_r2": peer.r2,
             "alpha": peer.penalty, "seconds": time.perf_counter() - t0}]

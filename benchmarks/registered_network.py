@@ -42,7 +42,7 @@ import torch.nn.functional as F
 
 from legibility.config import TrainConfig
 from legibility.data.cache import Cache
-from legibility.scaling import ScalingConfig, _subset_cache, epochs_for, nested_subsets
+from legibility.scaling import ScalingConfig, epochs_for, nested_subsets, subset_cache
 from legibility.train import train_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -99,9 +99,9 @@ def raw_peer(cache: Cache, metrics: Path | None, mode: str) -> pd.Series:
         raw = pd.read_csv(metrics)
         return raw[raw.Mode == mode].iloc[0]
     from legibility.peers import linear_peers
-    from legibility.study import TARGETS, InputSet
+    from legibility.study import resolve_inputs
 
-    peer = linear_peers(cache, [(TARGETS["age"], InputSet(frozenset({"t1", "flair"}), frozenset()))])
+    peer = linear_peers(cache, [resolve_inputs("age", ("t1", "flair"))])
     return peer[peer.Mode == mode].iloc[0].rename({"r2": "linear_r2"})
 
 
@@ -131,10 +131,10 @@ def main():
         rows = nested_subsets(train_rows, [args.n_train], args.subset_seed)[args.n_train]
         budget = ScalingConfig()
         cfg = replace(cfg, epochs=epochs_for(args.n_train, budget), patience=budget.patience)
-        raw_cache = _subset_cache(raw_cache, rows)
+        raw_cache = subset_cache(raw_cache, rows)
     cache = registered_cache(args.cache, args.work / "registered_cache", args.front, epochs=args.epochs, fit=rows)
     if rows is not None:
-        cache = _subset_cache(cache, rows)
+        cache = subset_cache(cache, rows)
     front_s = time.perf_counter() - t0
     train_model(cache, cfg, args.work / "models", restore=True)
     metrics = pd.read_csv(next((args.work / "models").rglob("metrics.csv")))

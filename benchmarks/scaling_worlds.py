@@ -93,8 +93,8 @@ def main():
         plot_scaling(tables[world], ax=row)
         for a in row:
             a.set_title(f"{SHORT[world]}: {a.get_title()}", fontsize=9)
-        points = registering_points()
-        if world == "calibrated" and len(points):
+        points = registering_points() if world == "calibrated" else None
+        if points is not None and len(points):
             a = row[0]  # age
             a.errorbar(points.n_train, points.r2, yerr=[points.r2 - points.ci_low, points.ci_high - points.r2],
                        color="tab:green", marker="*", ms=9, capsize=3, label="deep, learned registration (seed 0)")

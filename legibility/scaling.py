@@ -24,7 +24,7 @@ import pandas as pd
 
 from legibility.errors import LegibilityError
 
-__all__ = ["COLUMNS", "ScalingConfig", "epochs_for", "nested_subsets", "scaling_study"]
+__all__ = ["COLUMNS", "ScalingConfig", "epochs_for", "nested_subsets", "scaling_study", "subset_cache"]
 
 COLUMNS = ["target", "inputs", "n_train", "seed", "learner", "val_score", "test_score", "ci_low", "ci_high",
            "ceiling", "minutes", "metric", "epochs", "ceiling_low", "ceiling_high", "linear_asymptote"]
@@ -71,7 +71,7 @@ def nested_subsets(train_rows: np.ndarray, sizes, seed: int) -> dict[int, np.nda
     return {n: np.sort(order[:n]) for n in sizes}
 
 
-def _subset_cache(cache, keep: np.ndarray):
+def subset_cache(cache, keep: np.ndarray):
     """The cache with only the ``keep`` rows left in its training split (the others marked unused)."""
     table = cache.table.copy()
     split = table["split"].to_numpy(object)
@@ -110,7 +110,7 @@ def _run(cache, data_path, tgt_key: str, n: int, rows: np.ndarray, seed: int, cf
                      patience=cfg.patience, seed=seed, device=cfg.device, progress=cfg.progress,
                      network=cfg.network, network_args=dict(cfg.network_args))
     tgt, inputs = resolve_inputs(tc.target, tc.inputs)
-    sub = _subset_cache(cache, rows)
+    sub = subset_cache(cache, rows)
     metric = tgt.metric
     ceiling, c_low, c_high = _ceiling(data_path, tgt, inputs.label, metric)
     base = {"target": tgt.display, "inputs": inputs.label, "n_train": n, "seed": seed, "ceiling": ceiling,

@@ -61,7 +61,7 @@ def test_study_trains_both_learners_on_nested_subsets_and_resumes(small_cohort, 
     train = np.flatnonzero((cache.table["split"] == "train").to_numpy())
     keep = nested_subsets(train, [40, 80], seed=0)[40]
     tgt, inputs = resolve_inputs("age", ("t1", "flair"))
-    data = model_data(scaling._subset_cache(cache, keep), TrainConfig(target="age", inputs=("t1",)), tgt, inputs)
+    data = model_data(scaling.subset_cache(cache, keep), TrainConfig(target="age", inputs=("t1",)), tgt, inputs)
     assert np.array_equal(data.rows["train"], keep)
     assert len(data.rows["val"]) == (cache.table["split"] == "val").sum()
     # resumed: finished rows are not redone, a new size is
